@@ -1,0 +1,77 @@
+"""The DP0 Support Desk: helpdesk, knowledge base and documentation portal for Rubin's Data Preview 0."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from helpdesk.config import Settings
+
+__all__ = ["create_app"]
+
+
+@dataclass
+class HelpdeskState:
+    """What the app keeps in ``app.extensions["helpdesk"]``."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the WSGI application. Production refuses unsafe settings here, before serving anything."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from helpdesk import errors, ops, templating
+    from helpdesk.db import make_engine, make_session_factory
+    from helpdesk.logging import configure_logging
+    from helpdesk.web import close_session, csrf, limiter
+
+    settings = settings or Settings()
+    settings.check_safe_for_production()
+    configure_logging(settings.log_level, settings.log_format)
+
+    app = Flask(__name__, instance_path=str(Path("var").resolve()))
+    app.config.update(
+        SECRET_KEY=settings.resolved_secret_key(Path(app.instance_path)),
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        RATELIMIT_ENABLED=settings.rate_limit_enabled,
+        RATELIMIT_STORAGE_URI=settings.rate_limit_storage_url,
+        RATELIMIT_HEADERS_ENABLED=True,
+        TESTING=settings.env == "testing",
+    )
+    if settings.proxy_count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count,
+                                x_host=settings.proxy_count)
+
+    engine = make_engine(settings.database_url)
+    app.extensions["helpdesk"] = HelpdeskState(settings, engine, make_session_factory(engine))
+    app.teardown_appcontext(close_session)
+
+    csrf.init_app(app)
+    limiter.init_app(app)
+    templating.init_app(app)
+    errors.init_app(app)
+    ops.init_app(app)
+
+    from helpdesk.accounts.routes import bp as auth_bp
+    from helpdesk.api.routes import bp as api_bp
+    from helpdesk.api.routes import openapi as api_openapi
+    from helpdesk.staff.routes import bp as staff_bp
+    from helpdesk.tickets.routes import bp as tickets_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(tickets_bp)
+    app.register_blueprint(staff_bp)
+    app.register_blueprint(api_bp)
+    app.add_url_rule("/openapi.json", "openapi", api_openapi)
+    return app

@@ -1,0 +1,5 @@
+"""``python -m helpdesk``."""
+
+from helpdesk.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""People, their identities on each channel, roles and API tokens."""

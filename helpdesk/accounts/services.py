@@ -1,0 +1,161 @@
+"""Finding and creating people, their identities, staff roles and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from helpdesk import audit
+from helpdesk.accounts.models import ApiToken, Identity, Person, Provider, Role
+from helpdesk.db import utcnow
+from helpdesk.exceptions import InvalidInputError, NotFoundError
+
+#: GitHub's own rule for logins: alphanumerics and single hyphens, at most 39 characters.
+GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+TOKEN_PREFIX = "hd_"  # noqa: S105 - a label, not a secret
+#: Recording every use of a token would turn each API read into a write; once a minute is enough.
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: str
+    record: ApiToken
+
+
+class AccountService:
+    """People and credentials. Each public method ends its use case with one commit."""
+
+    def __init__(self, session: Session, clock: Callable[[], datetime] = utcnow) -> None:
+        self.session = session
+        self.clock = clock
+
+    # -- lookups ---------------------------------------------------------------------------------
+
+    def get(self, person_id: int) -> Person | None:
+        return self.session.get(Person, person_id)
+
+    def find_by_identity(self, provider: Provider, external_id: str) -> Person | None:
+        identity = self.session.scalar(
+            select(Identity).where(Identity.provider == provider, Identity.external_id == external_id)
+        )
+        return identity.person if identity else None
+
+    def find_by_login(self, login: str) -> Person | None:
+        return self.find_by_identity(Provider.GITHUB, normalise_login(login))
+
+    # -- sign-in ---------------------------------------------------------------------------------
+
+    def sign_in_github(self, login: str, *, display_name: str | None = None, email: str | None = None) -> Person:
+        """The person behind a GitHub login, created on first sign-in.
+
+        The dev sign-in form calls this too, so a development login behaves like a GitHub one.
+        """
+        key = normalise_login(login)
+        person = self.find_by_login(key)
+        if person is None:
+            person = self._create_with_identity(
+                Provider.GITHUB, key, username=login.strip(), display_name=display_name or login.strip(),
+                email=email,
+            )
+            audit.record(self.session, "person.created", actor_id=None, person_id=person.id, provider="github")
+        elif email and not person.email:
+            person.email = email
+        self.session.commit()
+        return person
+
+    def _create_with_identity(
+        self, provider: Provider, external_id: str, *, username: str | None, display_name: str,
+        email: str | None = None, role: Role = Role.USER,
+    ) -> Person:
+        person = Person(display_name=display_name[:200], email=email, role=role)
+        person.identities.append(Identity(provider=provider, external_id=external_id, username=username))
+        self.session.add(person)
+        try:
+            with self.session.begin_nested():
+                self.session.flush()
+        except IntegrityError:
+            # Someone else created this identity at the same moment: use theirs.
+            existing = self.find_by_identity(provider, external_id)
+            if existing is None:  # pragma: no cover - the constraint that fired guarantees a row
+                raise
+            return existing
+        return person
+
+    # -- staff -----------------------------------------------------------------------------------
+
+    def create_staff(self, login: str, role: Role, *, with_token: bool = False) -> tuple[Person, str | None]:
+        """Create or update a staff member; optionally issue a new API token (returned once)."""
+        if role is Role.USER:
+            raise InvalidInputError("Staff accounts take the role staff or admin.")
+        key = normalise_login(login)
+        person = self.find_by_login(key)
+        if person is None:
+            person = self._create_with_identity(
+                Provider.GITHUB, key, username=login.strip(), display_name=login.strip(), role=role
+            )
+        previous = person.role
+        person.role = role
+        audit.record(
+            self.session, "person.role_changed", actor_id=None, person_id=person.id,
+            previous=previous.value if previous else None, role=role.value,
+        )
+        token = self._issue_token(person) if with_token else None
+        self.session.commit()
+        return person, token
+
+    def set_role(self, actor: Person, person_id: int, role: Role) -> Person:
+        person = self.get(person_id)
+        if person is None:
+            raise NotFoundError(f"No person with id {person_id}.")
+        previous = person.role
+        person.role = role
+        audit.record(
+            self.session, "person.role_changed", actor_id=actor.id, person_id=person.id,
+            previous=previous.value, role=role.value,
+        )
+        self.session.commit()
+        return person
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    def _issue_token(self, person: Person) -> str:
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.session.add(ApiToken(person_id=person.id, token_hash=hash_token(token), prefix=token[:10]))
+        audit.record(self.session, "token.issued", actor_id=None, person_id=person.id, prefix=token[:10])
+        return token
+
+    def authenticate_token(self, token: str) -> Person | None:
+        """The person a bearer token belongs to, or None for an unknown or revoked token."""
+        record = self.session.scalar(
+            select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+        )
+        if record is None:
+            return None
+        now = self.clock()
+        if record.last_used_at is None or now - record.last_used_at > TOKEN_TOUCH_INTERVAL:
+            record.last_used_at = now
+            self.session.commit()
+        return record.person
+
+
+def normalise_login(login: str) -> str:
+    """GitHub logins are case-insensitive; store them lower-cased. Raises on an impossible login."""
+    login = login.strip()
+    if not GITHUB_LOGIN.match(login):
+        raise InvalidInputError(
+            "A login is 1 to 39 letters, digits or single hyphens, not starting or ending with a hyphen."
+        )
+    return login.lower()

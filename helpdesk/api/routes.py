@@ -1,0 +1,165 @@
+"""JSON API routes under /api/v1. Authenticated by a bearer token or a signed-in session plus CSRF header."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from flask import Blueprint, g, jsonify, request
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel, ValidationError
+
+from helpdesk.api.openapi import build_openapi
+from helpdesk.api.schemas import ReplyCreate, TicketCreate, TicketUpdate, message_json, ticket_json
+from helpdesk.exceptions import AuthenticationRequiredError, HelpdeskError, InvalidInputError
+from helpdesk.tickets.models import Source, Status
+from helpdesk.tickets.services import DeliveryKey
+from helpdesk.web import csrf, current_user, get_factory
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # checked below, only for session-authenticated calls
+
+M = TypeVar("M", bound=BaseModel)
+IDEMPOTENCY_KEY_MAX = 200
+
+
+class UnsupportedMediaTypeError(HelpdeskError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+@bp.before_request
+def _authenticate() -> None:
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationRequiredError("Send the token as 'Authorization: Bearer <token>'.")
+        person = get_factory().create_account_service().authenticate_token(token.strip())
+        if person is None:
+            raise AuthenticationRequiredError("That API token is unknown or revoked.", code="invalid_token")
+        g.current_user = person
+        return
+    if current_user() is None:
+        raise AuthenticationRequiredError(
+            "Sign in, or send 'Authorization: Bearer <token>' (tokens: helpdesk staff create LOGIN --token)."
+        )
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+
+
+def _parse(model: type[M]) -> M:
+    if not request.is_json:
+        raise UnsupportedMediaTypeError("Send the body as JSON with 'Content-Type: application/json'.")
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise HelpdeskError("The body is not valid JSON.", code="invalid_json")
+    if not isinstance(payload, dict):
+        raise HelpdeskError("The body must be a JSON object.", code="invalid_json")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]) or None, "message": err["msg"]} for err in exc.errors()
+        ]
+        summary = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
+        raise InvalidInputError(f"The request body is not valid: {summary}.", details=details) from exc
+
+
+def _enum_list(raw: str | None, enum: type[Any], name: str) -> list[Any]:
+    if not raw:
+        return []
+    try:
+        return [enum(part) for part in raw.split(",") if part]
+    except ValueError as exc:
+        allowed = ", ".join(e.value for e in enum)
+        raise InvalidInputError(f"Unknown {name} in {raw!r}; use one of: {allowed}.") from exc
+
+
+@bp.get("/tickets")
+def list_tickets() -> ResponseReturnValue:
+    """Tickets newest first, filtered by queue, status and source, a page at a time."""
+    sources = _enum_list(request.args.get("source"), Source, "source")
+    if len(sources) > 1:
+        raise InvalidInputError("Filter by one source at a time.")
+    try:
+        limit = int(request.args.get("limit", 25))
+    except ValueError as exc:
+        raise InvalidInputError("limit must be a whole number.") from exc
+    page = get_factory().create_ticket_service().list(
+        current_user(),
+        queue=request.args.get("queue") or None,
+        status=_enum_list(request.args.get("status"), Status, "status"),
+        source=sources[0] if sources else None,
+        cursor=request.args.get("cursor") or None,
+        limit=limit,
+    )
+    return jsonify({"items": [ticket_json(t) for t in page.items], "next_cursor": page.next_cursor})
+
+
+@bp.get("/tickets/<int:ticket_id>")
+def get_ticket(ticket_id: int) -> ResponseReturnValue:
+    service = get_factory().create_ticket_service()
+    ticket = service.get(current_user(), ticket_id)
+    return jsonify(ticket_json(ticket, service.visible_messages(current_user(), ticket)))
+
+
+@bp.post("/tickets")
+def create_ticket() -> ResponseReturnValue:
+    """File a ticket. With an Idempotency-Key header, repeating the request files nothing new."""
+    data = _parse(TicketCreate)
+    user = current_user()
+    delivery = None
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        key = key.strip()
+        if not key or len(key) > IDEMPOTENCY_KEY_MAX:
+            raise InvalidInputError(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters.")
+        delivery = DeliveryKey.for_request("api", f"{user.id}:{key}", data.model_dump())
+    filed = get_factory().create_ticket_service().file(
+        user, data.subject, data.body, Source.API, delivery=delivery
+    )
+    response = jsonify(ticket_json(filed.ticket, []))
+    response.status_code = 201 if filed.created else 200
+    response.headers["Location"] = f"/api/v1/tickets/{filed.ticket.id}"
+    if not filed.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@bp.post("/tickets/<int:ticket_id>/replies")
+def create_reply(ticket_id: int) -> ResponseReturnValue:
+    data = _parse(ReplyCreate)
+    message = get_factory().create_ticket_service().reply(current_user(), ticket_id, data.body, data.visibility)
+    return jsonify(message_json(message)), 201
+
+
+@bp.patch("/tickets/<int:ticket_id>")
+def update_ticket(ticket_id: int) -> ResponseReturnValue:
+    data = _parse(TicketUpdate)
+    changes = {name: getattr(data, name) for name in data.model_fields_set}
+    service = get_factory().create_ticket_service()
+    ticket = service.update(current_user(), ticket_id, changes)
+    return jsonify(ticket_json(ticket, service.visible_messages(current_user(), ticket)))
+
+
+@bp.get("/queues")
+def list_queues() -> ResponseReturnValue:
+    """Each queue with its open count, limits and oldest waiting ticket."""
+    items = []
+    for summary in get_factory().create_ticket_service().queue_summaries():
+        queue = summary.queue
+        items.append({
+            "slug": queue.slug if queue else None,
+            "name": queue.name if queue else "Unsorted (waiting for a queue)",
+            "team": queue.team if queue else None,
+            "covers": queue.covers if queue else None,
+            "first_response_hours": queue.first_response_hours if queue else None,
+            "wip_limit_per_assignee": queue.wip_limit_per_assignee if queue else None,
+            "open_count": summary.open_count,
+            "oldest_open_at": summary.oldest_open_at.isoformat() if summary.oldest_open_at else None,
+        })
+    return jsonify({"items": items})
+
+
+def openapi() -> ResponseReturnValue:
+    return jsonify(build_openapi())

@@ -1,0 +1,84 @@
+"""Request bodies of the JSON API (validated strictly: unknown fields and wrong types are refused)
+and the JSON shapes of tickets and messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+
+from helpdesk.tickets.models import Message, Priority, Status, Ticket, Visibility
+from helpdesk.tickets.services import BODY_MAX, SUBJECT_MAX
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class TicketCreate(_Strict):
+    subject: StrictStr = Field(min_length=1, max_length=SUBJECT_MAX, description="One line on what is wrong.")
+    body: StrictStr = Field(min_length=1, max_length=BODY_MAX, description="The question, in Markdown.")
+
+
+class ReplyCreate(_Strict):
+    body: StrictStr = Field(min_length=1, max_length=BODY_MAX)
+    visibility: Visibility = Field(
+        Visibility.PUBLIC, description="`public` goes back to the requester; `internal` is a staff note."
+    )
+
+    model_config = ConfigDict(extra="forbid", strict=False)  # enums arrive as strings
+
+
+class TicketUpdate(_Strict):
+    queue: StrictStr | None = Field(None, description="A queue slug, or null for unsorted.")
+    status: Status | None = None
+    priority: Priority | None = None
+    assignee: StrictStr | None = Field(None, description="A staff member's login, or null for nobody.")
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> TicketUpdate:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of queue, status, priority, assignee")
+        for field in ("status", "priority"):
+            if field in self.model_fields_set and getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
+        return self
+
+
+def person_json(person: Any) -> dict[str, Any] | None:
+    if person is None:
+        return None
+    return {"id": person.id, "name": person.display_name, "login": person.handle}
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "body": message.body,
+        "visibility": message.visibility.value,
+        "direction": message.direction.value,
+        "author": person_json(message.author),
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def ticket_json(ticket: Ticket, messages: list[Message] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "body": ticket.body,
+        "source": ticket.source.value,
+        "queue": ticket.queue.slug if ticket.queue else None,
+        "status": ticket.status.value,
+        "priority": ticket.priority.value,
+        "requester": person_json(ticket.requester),
+        "assignee": person_json(ticket.assignee),
+        "external": ticket.external or None,
+        "created_at": ticket.created_at.isoformat(),
+        "updated_at": ticket.updated_at.isoformat(),
+    }
+    if messages is not None:
+        data["messages"] = [message_json(m) for m in messages]
+    return data

@@ -1,0 +1,185 @@
+"""Typed settings, read from ``HELPDESK_*`` environment variables."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Environment = Literal["production", "development", "testing"]
+AuthMode = Literal["github", "dev"]
+
+#: Shortest secret key accepted in production (bytes of entropy matter more than length,
+#: but a short key is almost always a placeholder someone forgot to replace).
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class UnsafeSettingsError(RuntimeError):
+    """Production start-up refused because a setting is unsafe or missing."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the helpdesk.
+
+    Each field is read from the environment variable ``HELPDESK_<FIELD>``; the operator guide's
+    settings page is generated from this class, so the descriptions below are what operators read.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HELPDESK_", extra="forbid", validate_default=True)
+
+    env: Environment = Field(
+        "production",
+        description="`production` (the default, and the Docker image's), `development` (what `make run` "
+        "sets) or `testing`. Production refuses unsafe settings at start-up.",
+    )
+    database_url: str = Field(
+        "sqlite:///var/helpdesk.sqlite3",
+        description="SQLAlchemy URL of the database. Embedded SQLite suits one process; use PostgreSQL "
+        "(`postgresql+psycopg://user@host/db`) when more than one process or host writes.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Signs sessions and CSRF tokens. Required in production, at least "
+        f"{MIN_SECRET_KEY_LENGTH} characters. Development generates one under `var/` when unset.",
+    )
+    auth: AuthMode | None = Field(
+        None,
+        description="How people sign in: `github` (OAuth) or `dev` (a form that trusts the login typed; "
+        "refused in production). Defaults to `dev` outside production and `github` in production.",
+    )
+    github_client_id: str | None = Field(None, description="Client id of the GitHub OAuth app.")
+    github_client_secret: SecretStr | None = Field(None, description="Client secret of the GitHub OAuth app.")
+    github_api_url: str = Field(
+        "https://api.github.com/", description="GitHub REST API base URL (tests point it at a local server)."
+    )
+    github_authorize_url: str = Field(
+        "https://github.com/login/oauth/authorize", description="GitHub OAuth authorization endpoint."
+    )
+    github_token_url: str = Field(
+        "https://github.com/login/oauth/access_token", description="GitHub OAuth token endpoint."
+    )
+
+    slack_signing_secret: SecretStr | None = Field(
+        None, description="Signing secret of the Slack app; Slack intake is on when it is set."
+    )
+    slack_bot_token: SecretStr | None = Field(None, description="Bot token (`xoxb-…`) the helpdesk replies with.")
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL.")
+    slack_channel_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated ids of the Slack support channels whose messages become tickets.",
+    )
+
+    discourse_url: str | None = Field(None, description="Base URL of the Community Forum, without a trailing slash.")
+    discourse_api_key: SecretStr | None = Field(None, description="API key of the forum account that replies.")
+    discourse_api_username: str | None = Field(None, description="Username of the forum account that replies.")
+    discourse_webhook_secret: SecretStr | None = Field(
+        None, description="Secret of the forum's outgoing webhook (at least 12 characters, as Discourse requires)."
+    )
+    discourse_category_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Comma-separated ids of the forum's support categories."
+    )
+
+    docs_dir: Path = Field(Path("var/docs/html"), description="Built documentation served at `/docs/`.")
+    index_dir: Path = Field(Path("var/index"), description="Directory of the Whoosh search index.")
+    queues_file: Path | None = Field(
+        None, description="A queues.yaml to load instead of the shipped default tier-two queues."
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:5000", description="The URL people reach the helpdesk at; used in links sent out."
+    )
+
+    max_request_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body accepted; larger ones get 413."
+    )
+    rate_limit_enabled: bool = Field(True, description="Rate-limit the public endpoints.")
+    rate_limit_storage_url: str = Field(
+        "memory://",
+        description="Where rate-limit counters live (`memory://` per process, or `redis://host:6379` shared).",
+    )
+    rate_limit_public: str = Field(
+        "30 per minute", description="Limit per client address on public write endpoints (forms, sign-in)."
+    )
+    proxy_count: int = Field(
+        0, ge=0, description="Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust."
+    )
+    log_level: str = Field("INFO", description="Logging level.")
+    log_format: Literal["json", "text"] = Field("json", description="`json` (one object a line) or `text`.")
+
+    @field_validator("slack_channel_ids", "discourse_category_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @model_validator(mode="after")
+    def _default_auth(self) -> Settings:
+        if self.auth is None:
+            self.auth = "github" if self.env == "production" else "dev"
+        return self
+
+    # -- derived ---------------------------------------------------------------------------------
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_signing_secret is not None
+
+    @property
+    def discourse_enabled(self) -> bool:
+        return self.discourse_webhook_secret is not None
+
+    def check_safe_for_production(self) -> None:
+        """Raise :class:`UnsafeSettingsError` listing every problem when production settings are unsafe."""
+        if not self.is_production:
+            return
+        problems: list[str] = []
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            problems.append(
+                f"HELPDESK_SECRET_KEY must be set to a random value of at least {MIN_SECRET_KEY_LENGTH} "
+                "characters (for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
+        if self.auth == "dev":
+            problems.append(
+                "HELPDESK_AUTH=dev trusts any name typed and is refused in production; use HELPDESK_AUTH=github."
+            )
+        if self.auth == "github" and not (self.github_client_id and self.github_client_secret):
+            problems.append(
+                "HELPDESK_AUTH=github needs HELPDESK_GITHUB_CLIENT_ID and HELPDESK_GITHUB_CLIENT_SECRET."
+            )
+        if self.discourse_webhook_secret and len(self.discourse_webhook_secret.get_secret_value()) < 12:
+            problems.append("HELPDESK_DISCOURSE_WEBHOOK_SECRET must be at least 12 characters.")
+        if problems:
+            raise UnsafeSettingsError(
+                "Refusing to start in production (HELPDESK_ENV=production):\n  - " + "\n  - ".join(problems)
+            )
+
+    def resolved_secret_key(self, instance_dir: Path) -> str:
+        """The secret key; outside production an unset key is generated once and kept under ``var/``."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        if self.is_production:
+            raise UnsafeSettingsError("HELPDESK_SECRET_KEY is required in production.")
+        key_file = instance_dir / "dev-secret-key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        key_file.write_text(key)
+        key_file.chmod(0o600)
+        return key

@@ -1,0 +1,78 @@
+"""A small, clearly marked demo data set for trying the console."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from helpdesk.accounts.models import Identity, Person, Provider, Role
+from helpdesk.tickets.models import Source, Visibility
+from helpdesk.tickets.queues import load_queue_config, sync_queues
+from helpdesk.tickets.services import DeliveryKey, TicketService
+
+DEMO_TAG = "[demo]"
+
+# (queue slug or None for unsorted, source, subject, body)
+DEMO_TICKETS: list[tuple[str | None, Source, str, str]] = [
+    (None, Source.WEB, "Invitation link says it expired",
+     "I was accepted as a delegate but the invitation link to the Science Platform says it has expired."),
+    ("catalogs", Source.SLACK, "TAP query on dp02_dc2_catalogs.Object times out",
+     "A cone search of 1 degree around RA 62, Dec -37 on Object with `coord_ra`, `coord_dec` never returns."),
+    ("butler", Source.DISCOURSE, "Which collection holds the calexp images?",
+     "butler.get('calexp', ...) fails with a missing collection; which collection should I use for DP0.2?"),
+    ("science-platform", Source.WEB, "Notebook server will not start",
+     "Spawning a large server stays on 'pending' for ten minutes and then fails."),
+    ("pipelines", Source.API, "Extendedness looks wrong for bright stars",
+     "Bright stars in the Object table have refExtendedness 1. Is that expected for DC2?"),
+    ("general", Source.WEB, "How should I cite DP0 in a paper?",
+     "Is there a citation or acknowledgement text for work that uses DP0.2?"),
+]
+
+
+def _demo_person(session: Session, login: str, role: Role) -> Person:
+    identity = session.scalar(
+        select(Identity).where(Identity.provider == Provider.GITHUB, Identity.external_id == login)
+    )
+    if identity is not None:
+        return identity.person
+    person = Person(display_name=f"{login} {DEMO_TAG}", role=role, is_demo=True)
+    person.identities.append(Identity(provider=Provider.GITHUB, external_id=login, username=login))
+    session.add(person)
+    session.commit()
+    return person
+
+
+def load_demo(
+    session: Session, progress: Callable[[list[Any], str], AbstractContextManager[Any]] | None = None
+) -> int:
+    """Load the demo people and tickets; running it again adds nothing (each ticket has a delivery key)."""
+    sync_queues(session, load_queue_config())
+    requester = _demo_person(session, "demo-delegate", Role.USER)
+    staff = _demo_person(session, "demo-staff", Role.STAFF)
+    service = TicketService(session)
+    items = list(enumerate(DEMO_TICKETS))
+    context = progress(items, "Loading demo tickets") if progress else _Plain(items)
+    with context as bar:
+        for index, (queue, source, subject, body) in bar:
+            filed = service.file(
+                requester, f"{DEMO_TAG} {subject}", body, source, queue_slug=queue,
+                delivery=DeliveryKey("demo", f"ticket-{index}"),
+            )
+            if filed.created and source in (Source.WEB, Source.API):
+                service.reply(staff, filed.ticket.id, "Thanks, we are looking into it.", Visibility.PUBLIC)
+    return len(DEMO_TICKETS)
+
+
+class _Plain:
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def __enter__(self) -> list[Any]:
+        return self.items
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,23 @@
+"""Import every model so that ``Base.metadata`` is complete (Alembic, tests, create_all)."""
+
+from helpdesk.accounts.models import ApiToken, Identity, Person, Provider, Role
+from helpdesk.audit import AuditEvent
+from helpdesk.db import Base
+from helpdesk.tickets.models import (
+    Direction,
+    InboundDelivery,
+    Message,
+    OutboxItem,
+    OutboxStatus,
+    Priority,
+    Queue,
+    Source,
+    Status,
+    Ticket,
+    Visibility,
+)
+
+__all__ = [
+    "ApiToken", "AuditEvent", "Base", "Direction", "Identity", "InboundDelivery", "Message", "OutboxItem",
+    "OutboxStatus", "Person", "Priority", "Provider", "Queue", "Role", "Source", "Status", "Ticket", "Visibility",
+]

@@ -1,0 +1,1 @@
+"""The staff console: queues, tickets, replies and changes."""

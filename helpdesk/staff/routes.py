@@ -1,0 +1,94 @@
+"""Staff console routes. Every route requires the staff role."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from helpdesk.accounts.models import Person, Role
+from helpdesk.exceptions import HelpdeskError
+from helpdesk.tickets.forms import ReplyForm, UpdateForm
+from helpdesk.tickets.models import Source, Status, Visibility
+from helpdesk.web import current_user, get_factory, get_session, staff_required
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+@bp.get("/")
+@staff_required
+def index() -> str:
+    """Queues with their open counts, then the tickets of the chosen queue (or all open ones)."""
+    service = get_factory().create_ticket_service()
+    queue = request.args.get("queue") or None
+    status_arg = request.args.get("status", "open")
+    statuses = [s for s in Status if s.is_open] if status_arg == "open" else (
+        [Status(status_arg)] if status_arg in Status.__members__.values() else None)
+    unsorted = queue == "unsorted"
+    page = service.list(
+        current_user(), queue=None if unsorted else queue, unsorted=unsorted, status=statuses,
+        cursor=request.args.get("cursor") or None, limit=50,
+    )
+    summaries = service.queue_summaries()
+    return render_template(
+        "staff/index.html", summaries=summaries, tickets=page.items, next_cursor=page.next_cursor,
+        queue=queue, status=status_arg, statuses=list(Status), sources=list(Source),
+    )
+
+
+@bp.get("/tickets/<int:ticket_id>")
+@staff_required
+def detail(ticket_id: int) -> str:
+    service = get_factory().create_ticket_service()
+    ticket = service.get(current_user(), ticket_id)
+    return render_template(
+        "staff/detail.html", ticket=ticket, reply_form=ReplyForm(), update_form=_update_form(ticket),
+    )
+
+
+@bp.post("/tickets/<int:ticket_id>/reply")
+@staff_required
+def reply(ticket_id: int) -> Response | tuple[str, int]:
+    form = ReplyForm()
+    service = get_factory().create_ticket_service()
+    if not form.validate_on_submit():
+        ticket = service.get(current_user(), ticket_id)
+        return render_template("staff/detail.html", ticket=ticket, reply_form=form,
+                               update_form=_update_form(ticket)), 400
+    service.reply(current_user(), ticket_id, form.body.data, Visibility(form.visibility.data))
+    flash("Internal note added." if form.visibility.data == "internal" else "Reply sent.", "success")
+    return redirect(url_for("staff.detail", ticket_id=ticket_id))
+
+
+@bp.post("/tickets/<int:ticket_id>/update")
+@staff_required
+def update(ticket_id: int) -> Response:
+    service = get_factory().create_ticket_service()
+    ticket = service.get(current_user(), ticket_id)
+    form = _update_form(ticket)
+    if not form.validate_on_submit():
+        flash("Those changes could not be read; try again.", "error")
+        return redirect(url_for("staff.detail", ticket_id=ticket_id))
+    changes = {
+        "queue": form.queue.data or None, "status": form.status.data, "priority": form.priority.data,
+        "assignee": form.assignee.data or None,
+    }
+    try:
+        service.update(current_user(), ticket_id, changes)
+    except HelpdeskError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("Ticket updated.", "success")
+    return redirect(url_for("staff.detail", ticket_id=ticket_id))
+
+
+def _update_form(ticket) -> UpdateForm:  # type: ignore[no-untyped-def]
+    service = get_factory().create_ticket_service()
+    form = UpdateForm(
+        queue=ticket.queue.slug if ticket.queue else "", status=ticket.status.value,
+        priority=ticket.priority.value, assignee=ticket.assignee.handle.lower() if ticket.assignee else "",
+    )
+    form.queue.choices = [("", "— unsorted —")] + [(q.slug, q.name) for q in service.queues()]
+    staff = get_session().scalars(select(Person).where(Person.role.in_([Role.STAFF, Role.ADMIN])))
+    form.assignee.choices = [("", "— nobody —")] + sorted((p.handle.lower(), p.handle) for p in staff)
+    return form

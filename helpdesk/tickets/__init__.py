@@ -1,0 +1,1 @@
+"""Tickets, their messages, queues, intake idempotency and the delivery outbox."""

@@ -1,0 +1,33 @@
+"""Ticket forms: shape checks only; the service enforces the rules."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from helpdesk.tickets.models import Priority, Status, Visibility
+from helpdesk.tickets.services import BODY_MAX, SUBJECT_MAX
+
+
+class TicketForm(FlaskForm):
+    subject = StringField("Subject", validators=[DataRequired(), Length(max=SUBJECT_MAX)])
+    body = TextAreaField("Your question", validators=[DataRequired(), Length(max=BODY_MAX)])
+    page = HiddenField(validators=[Optional(), Length(max=500)])
+
+
+class ReplyForm(FlaskForm):
+    body = TextAreaField("Reply", validators=[DataRequired(), Length(max=BODY_MAX)])
+    visibility = RadioField(
+        "Visibility",
+        choices=[(Visibility.PUBLIC.value, "Public reply (sent to the requester)"),
+                 (Visibility.INTERNAL.value, "Internal note (staff only)")],
+        default=Visibility.PUBLIC.value,
+    )
+
+
+class UpdateForm(FlaskForm):
+    queue = SelectField("Queue", validators=[Optional()])
+    status = SelectField("Status", choices=[(s.value, s.value.replace("_", " ")) for s in Status])
+    priority = SelectField("Priority", choices=[(p.value, p.value) for p in Priority])
+    assignee = SelectField("Assignee", validators=[Optional()])

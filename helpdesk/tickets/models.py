@@ -1,0 +1,170 @@
+"""Ticket models."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from helpdesk.accounts.models import Person
+from helpdesk.db import Base, utcnow
+from helpdesk.models_common import enum_column
+
+
+class Source(enum.StrEnum):
+    SLACK = "slack"
+    DISCOURSE = "discourse"
+    WEB = "web"
+    API = "api"
+
+
+class Status(enum.StrEnum):
+    NEW = "new"
+    TRIAGED = "triaged"
+    IN_PROGRESS = "in_progress"
+    WAITING_ON_USER = "waiting_on_user"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+    @property
+    def is_open(self) -> bool:
+        return self not in (Status.RESOLVED, Status.CLOSED)
+
+
+class Priority(enum.StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Visibility(enum.StrEnum):
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class Queue(Base):
+    """A tier-two queue: one expert team. Loaded from queues.yaml."""
+
+    __tablename__ = "queue"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    team: Mapped[str] = mapped_column(String(200))
+    covers: Mapped[str] = mapped_column(Text)
+    first_response_hours: Mapped[int]
+    wip_limit_per_assignee: Mapped[int]
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class Ticket(Base):
+    __tablename__ = "ticket"
+    __table_args__ = (
+        # The Slack thread ("C123:1700000000.000100") or forum topic ("123") a ticket lives in:
+        # later messages in the same thread join it.
+        UniqueConstraint("source", "thread_key"),
+        Index("ix_ticket_queue_status", "queue_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    source: Mapped[Source] = mapped_column(enum_column(Source, "ticket_source"))
+    status: Mapped[Status] = mapped_column(enum_column(Status, "ticket_status"), default=Status.NEW, index=True)
+    priority: Mapped[Priority] = mapped_column(enum_column(Priority, "ticket_priority"), default=Priority.NORMAL)
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queue.id"))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
+    thread_key: Mapped[str | None] = mapped_column(String(200))
+    #: Where the ticket came from outside: Slack channel/thread, forum topic/post, or the docs page.
+    external: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+
+    queue: Mapped[Queue | None] = relationship(lazy="joined")
+    requester: Mapped[Person] = relationship(foreign_keys=[requester_id], lazy="joined")
+    assignee: Mapped[Person | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="ticket", order_by="Message.id", cascade="all, delete-orphan"
+    )
+
+
+class Message(Base):
+    __tablename__ = "message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    body: Mapped[str] = mapped_column(Text)
+    visibility: Mapped[Visibility] = mapped_column(enum_column(Visibility, "message_visibility"))
+    direction: Mapped[Direction] = mapped_column(enum_column(Direction, "message_direction"))
+    #: The message's id where it lives outside (Slack ts, forum post id), once known.
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="messages")
+    author: Mapped[Person | None] = relationship(lazy="joined")
+
+
+class InboundDelivery(Base):
+    """The idempotency ledger: one row per (source, external id) ever accepted.
+
+    The row is inserted in the same transaction that files the ticket or message, so a retried or
+    concurrent delivery of the same thing hits the unique constraint and changes nothing.
+    """
+
+    __tablename__ = "inbound_delivery"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(255))
+    #: A digest of the request, so reusing an idempotency key for a different request is refused.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxItem(Base):
+    """A delivery still to make (or made): a reply or acknowledgement bound for a channel."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Makes enqueueing idempotent: one delivery per (kind, message) however often it is asked for.
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[OutboxStatus] = mapped_column(
+        enum_column(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: A worker that claimed the item holds it until then; a crashed worker's claim expires.
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    remote_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]

@@ -1,0 +1,61 @@
+"""The requester's side: the home page, filing a ticket on the web, following one's tickets."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from helpdesk.tickets.forms import ReplyForm, TicketForm
+from helpdesk.tickets.models import Source, Visibility
+from helpdesk.web import current_user, get_factory, limiter, login_required, public_rate_limit
+
+bp = Blueprint("tickets", __name__)
+
+
+@bp.get("/")
+def home() -> str:
+    """Landing page: read the docs, ask a question, follow your tickets."""
+    return render_template("tickets/home.html")
+
+
+@bp.route("/tickets/new", methods=["GET", "POST"])
+@login_required
+@limiter.limit(public_rate_limit, methods=["POST"])
+def new() -> Response | str | tuple[str, int]:
+    """The web form. ``?subject=`` and ``?page=`` prefill it (the docs' "Ask about this page" link)."""
+    form = TicketForm()
+    if request.method == "GET":
+        form.subject.data = request.args.get("subject", "")[:200]
+        form.page.data = request.args.get("page", "")[:500]
+        return render_template("tickets/new.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("tickets/new.html", form=form), 400
+    external = {"page": form.page.data} if form.page.data else None
+    filed = get_factory().create_ticket_service().file(
+        current_user(), form.subject.data, form.body.data, Source.WEB, external=external
+    )
+    flash(f"Ticket #{filed.ticket.id} filed. We will answer here; you can follow it below.", "success")
+    return redirect(url_for("tickets.detail", ticket_id=filed.ticket.id))
+
+
+@bp.get("/tickets/")
+@login_required
+def mine() -> str:
+    page = get_factory().create_ticket_service().list(current_user(), limit=100)
+    return render_template("tickets/mine.html", tickets=page.items)
+
+
+@bp.route("/tickets/<int:ticket_id>", methods=["GET", "POST"])
+@login_required
+def detail(ticket_id: int) -> Response | str:
+    """One of my tickets, with the public conversation and a reply box."""
+    service = get_factory().create_ticket_service()
+    user = current_user()
+    ticket = service.get(user, ticket_id)
+    form = ReplyForm()
+    if request.method == "POST" and form.validate_on_submit():
+        service.reply(user, ticket_id, form.body.data, Visibility.PUBLIC)
+        flash("Reply added.", "success")
+        return redirect(url_for("tickets.detail", ticket_id=ticket_id))
+    messages = [m for m in ticket.messages if m.visibility is Visibility.PUBLIC]
+    return render_template("tickets/detail.html", ticket=ticket, messages=messages, form=form)
