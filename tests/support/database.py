@@ -1,0 +1,69 @@
+"""Test databases: a fresh SQLite file per test, and on the PostgreSQL server named by
+HELPDESK_TEST_DATABASE_URL a database of this test run's own (schema made once, tables emptied
+before each test), so that concurrent runs on one server never see each other's rows."""
+
+from __future__ import annotations
+
+import atexit
+import os
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+import helpdesk.models  # noqa: F401 - every table on the metadata
+from helpdesk.db import Base, make_engine
+
+SERVER_URL = os.environ.get("HELPDESK_TEST_DATABASE_URL") or None
+_run_url: str | None = None
+
+
+def postgres_url() -> str:
+    """The URL of this run's own database, created on first use and dropped at exit."""
+    global _run_url
+    if _run_url is not None:
+        return _run_url
+    assert SERVER_URL
+    server = make_url(SERVER_URL)
+    name = f"{server.database or 'test'}_run{os.getpid()}"
+    admin = make_engine(SERVER_URL, pool=False).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = server.set(database=name).render_as_string(hide_password=False)
+        atexit.register(_drop, admin, name)
+    except SQLAlchemyError:
+        # No right to create databases: share the named one, schema reset below.
+        url = SERVER_URL
+    engine = make_engine(url, pool=False)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    _run_url = url
+    return url
+
+
+def _drop(admin, name: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    except SQLAlchemyError:
+        pass
+    admin.dispose()
+
+
+def empty_postgres(url: str) -> None:
+    engine = make_engine(url, pool=False)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+def create_sqlite_schema(url: str) -> None:
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
