@@ -240,6 +240,23 @@ def _clip(cx: float, cy: float, w: float, h: float, tx: float, ty: float) -> tup
     return cx + dx * scale, cy + dy * scale
 
 
+def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float], pad: float = 3) -> bool:
+    return not (a[0] + a[2] + pad < b[0] or b[0] + b[2] + pad < a[0] or a[1] + a[3] + pad < b[1] or b[1] + b[3] + pad < a[1])
+
+
+def _place_label(
+    x1: float, y1: float, x2: float, y2: float, width: float,
+    boxes: list[tuple[float, float, float, float]], placed: list[tuple[float, float, float, float]],
+) -> tuple[float, float]:
+    """The first point along the edge where the label hides no box and no other label (else the midpoint)."""
+    for t in (0.5, 0.4, 0.6, 0.3, 0.7, 0.35, 0.65, 0.25, 0.75, 0.2, 0.8):
+        x, y = x1 + (x2 - x1) * t, y1 + (y2 - y1) * t
+        rect = (x - width / 2, y - 10, width, 15)
+        if not any(_overlaps(rect, other) for other in [*boxes, *placed]):
+            return x, y
+    return (x1 + x2) / 2, (y1 + y2) / 2
+
+
 def render_er_svg(diagram: ERDiagram, highlight: str | None = None) -> str:
     esc = html.escape
     layers = _layers(diagram)
@@ -267,7 +284,8 @@ def render_er_svg(diagram: ERDiagram, highlight: str | None = None) -> str:
     ]
     if diagram.title:
         out.append(f'<text x="{width / 2:.0f}" y="{MARGIN + 8}" text-anchor="middle" class="head">{esc(diagram.title)}</text>')
-    labels = []
+    labels: list[str] = []
+    placed: list[tuple[float, float, float, float]] = []
     for rel in diagram.relations:
         (ax, ay, aw, ah), (bx, by, bw, bh) = boxes[rel.left], boxes[rel.right]
         acx, acy, bcx, bcy = ax + aw / 2, ay + ah / 2, bx + bw / 2, by + bh / 2
@@ -280,8 +298,9 @@ def render_er_svg(diagram: ERDiagram, highlight: str | None = None) -> str:
         for (px, py), card, sign in (((x1, y1), rel.left_card, 1), ((x2, y2), rel.right_card, -1)):
             cx, cy = px + sign * ux * 16 - uy * 9, py + sign * uy * 16 + ux * 9 + 4
             labels.append(f'<text class="card" x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle">{CARD_SHORT[card]}</text>')
-        mx, my = (x1 + x2) / 2, (y1 + y2) / 2
         text_w = 6.6 * len(rel.label) + 8
+        mx, my = _place_label(x1, y1, x2, y2, text_w, list(boxes.values()), placed)
+        placed.append((mx - text_w / 2, my - 10, text_w, 15))
         labels.append(f'<rect class="lbl" x="{mx - text_w / 2:.1f}" y="{my - 10:.1f}" width="{text_w:.1f}" height="15" rx="3"/>')
         labels.append(f'<text x="{mx:.1f}" y="{my + 1:.1f}" text-anchor="middle">{esc(rel.label)}</text>')
     for name, (x, y0, w, h) in boxes.items():
@@ -494,8 +513,9 @@ class ERDiagramDirective(SphinxDirective):
             f"Rendered at build time from the Mermaid file {path.name}: solid lines are identifying relationships, "
             "dashed ones non-identifying; numbers give how many rows on that end match one row on the other."
         )
-        block = nodes.literal_block(source, source, language="text")
-        container += block
+        container += nodes.raw("", "<details><summary>Mermaid source</summary>", format="html")
+        container += nodes.literal_block(source, source, language="text")
+        container += nodes.raw("", "</details>", format="html")
         return [container]
 
 
