@@ -21,6 +21,8 @@ class HelpdeskState:
     settings: Settings
     engine: Engine
     session_factory: sessionmaker[Session]
+    #: For GET and HEAD requests: on SQLite these do not queue behind writers.
+    read_session_factory: sessionmaker[Session]
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -54,18 +56,21 @@ def create_app(settings: Settings | None = None) -> Flask:
                                 x_host=settings.proxy_count)
 
     engine = make_engine(settings.database_url)
-    app.extensions["helpdesk"] = HelpdeskState(settings, engine, make_session_factory(engine))
+    app.extensions["helpdesk"] = HelpdeskState(
+        settings, engine, make_session_factory(engine), make_session_factory(engine, read_mostly=True)
+    )
     app.teardown_appcontext(close_session)
 
+    ops.init_app(app)  # first, so that request ids and timings cover the CSRF and rate-limit checks too
     csrf.init_app(app)
     limiter.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
-    ops.init_app(app)
 
     from helpdesk.accounts.routes import bp as auth_bp
     from helpdesk.api.routes import bp as api_bp
     from helpdesk.api.routes import openapi as api_openapi
+    from helpdesk.channels.routes import bp as integrations_bp
     from helpdesk.staff.routes import bp as staff_bp
     from helpdesk.tickets.routes import bp as tickets_bp
 
@@ -73,5 +78,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(tickets_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(integrations_bp)
     app.add_url_rule("/openapi.json", "openapi", api_openapi)
     return app

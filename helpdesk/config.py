@@ -87,6 +87,44 @@ class Settings(BaseSettings):
     discourse_category_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Comma-separated ids of the forum's support categories."
     )
+    discourse_sync_pages: int = Field(
+        5, ge=1, le=100,
+        description="Pages of the forum's latest posts (`/posts.json`, about 50 a page) that "
+        "`helpdesk discourse sync` reads looking for posts the webhooks missed.",
+    )
+    channel_timeout_seconds: float = Field(
+        10.0, gt=0, le=60,
+        description="HTTP timeout of each call to the Slack Web API or the forum API. Keep it well below "
+        "`HELPDESK_WORKER_LEASE_SECONDS`.",
+    )
+    channel_acknowledge: bool = Field(
+        True,
+        description="Post an acknowledgement (the ticket number) into the Slack thread or forum topic of "
+        "every new ticket, through the outbox.",
+    )
+
+    worker_backoff_base_seconds: float = Field(
+        1.0, gt=0,
+        description="Delay before the first retry of a failed delivery; each further retry doubles it, "
+        "with up to 20% random jitter either way.",
+    )
+    worker_backoff_cap_seconds: float = Field(
+        300.0, gt=0, description="Longest delay between two attempts of one delivery."
+    )
+    worker_max_attempts: int = Field(
+        8, ge=1,
+        description="Attempts before a delivery is marked dead; staff see dead deliveries in the console "
+        "and can retry them.",
+    )
+    worker_lease_seconds: float = Field(
+        120.0, gt=0,
+        description="How long a worker holds a claimed delivery. A crashed worker's claim expires after this; "
+        "the next worker first checks whether the reply was already posted before posting it.",
+    )
+    worker_poll_seconds: float = Field(
+        1.0, gt=0, description="How often an idle `helpdesk worker` looks for due deliveries."
+    )
+    worker_batch_size: int = Field(20, ge=1, le=500, description="Deliveries a worker claims at a time.")
 
     docs_dir: Path = Field(Path("var/docs/html"), description="Built documentation served at `/docs/`.")
     index_dir: Path = Field(Path("var/index"), description="Directory of the Whoosh search index.")

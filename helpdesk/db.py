@@ -82,12 +82,16 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         # A deferred transaction that reads and then writes can fail at once with SQLITE_BUSY
         # when another writer got in between; taking the write lock up front makes concurrent
-        # writers queue up behind busy_timeout instead.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # writers queue up behind busy_timeout instead. Read-only work (GET requests) opts out
+        # with execution_options(sqlite_begin="DEFERRED"), since WAL readers never block writers.
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, read_mostly: bool = False) -> sessionmaker[Session]:
+    """Sessions on ``engine``; ``read_mostly`` sessions do not take SQLite's write lock up front."""
+    bind = engine.execution_options(sqlite_begin="DEFERRED") if read_mostly else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
 
 
 @contextmanager

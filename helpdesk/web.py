@@ -32,7 +32,9 @@ def get_settings() -> Settings:
 def get_session() -> Session:
     """The request's session, opened on first use and closed at teardown."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions["helpdesk"].session_factory()
+        state = current_app.extensions["helpdesk"]
+        factory = state.read_session_factory if request.method in ("GET", "HEAD") else state.session_factory
+        g.db_session = factory()
     return g.db_session
 
 

@@ -98,7 +98,8 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def db_session(app: Flask) -> Iterator[Session]:
-    session = app.extensions["helpdesk"].session_factory()
+    # Deferred transactions: the test's own reads must not hold SQLite's write lock against the app.
+    session = app.extensions["helpdesk"].read_session_factory()
     yield session
     session.close()
 
@@ -157,13 +158,19 @@ class LiveServer:
     app: Flask
 
 
-@pytest.fixture
-def live_server(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[LiveServer]:
-    """The helpdesk served by a real HTTP server in a thread, with the built documentation at /docs/."""
+@pytest.fixture(scope="session")
+def built_docs() -> Path:
+    """The documentation as `make test` built it before pytest; built here when run on its own."""
     if not (DOCS_BUILD / "docs" / "index.html").exists():
         from sphinx.cmd.build import build_main
 
         assert build_main(["-q", "-b", "html", str(ROOT), str(DOCS_BUILD)]) == 0
+    return DOCS_BUILD
+
+
+@pytest.fixture
+def live_server(make_settings: Callable[..., Settings], built_docs: Path) -> Iterator[LiveServer]:
+    """The helpdesk served by a real HTTP server in a thread, with the built documentation at /docs/."""
     app = create_app(make_settings())
     session = app.extensions["helpdesk"].session_factory()
     sync_queues(session, load_queue_config())

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from helpdesk import audit
@@ -94,6 +94,109 @@ class AccountService:
             return existing
         return person
 
+    # -- channel identities ----------------------------------------------------------------------
+
+    def resolve_identity(
+        self, provider: Provider, external_id: str, *, username: str | None = None,
+        display_name: str | None = None, email: str | None = None, email_verified: bool = False,
+    ) -> Person:
+        """The person behind a Slack or forum account, created on first sight; does not commit.
+
+        An identity whose verified email matches a person's verified email joins that person, so
+        someone who signed in with GitHub and asks in Slack is one person with two identities.
+        Called inside the intake's transaction, which commits.
+        """
+        person = self.find_by_identity(provider, external_id)
+        if person is not None:
+            return self._survivor(person)
+        email = email.strip().lower() if email else None
+        if email and email_verified and (match := self._verified_email_owner(email)) is not None:
+            identity = Identity(provider=provider, external_id=external_id, username=username)
+            match.identities.append(identity)
+            try:
+                with self.session.begin_nested():
+                    self.session.flush()
+            except IntegrityError:
+                existing = self.find_by_identity(provider, external_id)
+                if existing is None:  # pragma: no cover - the constraint that fired guarantees a row
+                    raise
+                return self._survivor(existing)
+            audit.record(self.session, "identity.joined", actor_id=None, person_id=match.id,
+                         provider=provider.value, reason="verified email")
+            return match
+        person = self._create_with_identity(
+            provider, external_id, username=username, display_name=display_name or username or external_id,
+            email=email,
+        )
+        if email and email_verified:
+            person.email_verified = True
+        audit.record(self.session, "person.created", actor_id=None, person_id=person.id, provider=provider.value)
+        return person
+
+    def _verified_email_owner(self, email: str) -> Person | None:
+        return self.session.scalars(
+            select(Person).where(Person.email == email, Person.email_verified.is_(True),
+                                 Person.merged_into_id.is_(None)).order_by(Person.id).limit(1)
+        ).first()
+
+    def _survivor(self, person: Person) -> Person:
+        seen = {person.id}
+        while person.merged_into_id is not None:
+            survivor = self.session.get(Person, person.merged_into_id)
+            if survivor is None or survivor.id in seen:  # pragma: no cover - defensive against cycles
+                break
+            seen.add(survivor.id)
+            person = survivor
+        return person
+
+    def merge(self, actor: Person | None, source_id: int, target_id: int) -> Person:
+        """Merge person ``source_id`` into ``target_id``: identities, tickets, messages and tokens move over.
+
+        The merged person stays, marked ``merged_into``, so the audit trail keeps pointing at a row.
+
+        Raises
+        ------
+        PermissionDeniedError
+            The actor is not staff.
+        InvalidInputError
+            The same person twice, or one already merged.
+        NotFoundError
+            Either person does not exist.
+        """
+        from helpdesk.exceptions import PermissionDeniedError
+        from helpdesk.tickets.models import Message, Ticket
+
+        if actor is not None and not actor.is_staff:
+            raise PermissionDeniedError("Only staff can merge people.")
+        if source_id == target_id:
+            raise InvalidInputError("Choose two different people to merge.")
+        source, target = self.get(source_id), self.get(target_id)
+        if source is None or target is None:
+            raise NotFoundError(f"No person with id {source_id if source is None else target_id}.")
+        if source.merged_into_id is not None or target.merged_into_id is not None:
+            raise InvalidInputError("One of them was already merged into someone else; merge into the survivor.")
+        moved = {"identities": [f"{i.provider.value}:{i.external_id}" for i in source.identities]}
+        for identity in list(source.identities):
+            identity.person = target
+        counts = {}
+        for column, model in ((Ticket.requester_id, Ticket), (Ticket.assignee_id, Ticket),
+                              (Message.author_id, Message), (ApiToken.person_id, ApiToken)):
+            result = self.session.execute(
+                update(model).where(column == source.id).values({column.key: target.id})
+                .execution_options(synchronize_session=False)
+            )
+            counts[f"{model.__tablename__}.{column.key}"] = result.rowcount
+        if source.role.is_staff and not target.role.is_staff:
+            target.role = source.role
+        if source.email and not target.email:
+            target.email, target.email_verified = source.email, source.email_verified
+        source.merged_into_id = target.id
+        audit.record(self.session, "person.merged", actor_id=actor.id if actor else None, person_id=target.id,
+                     merged_id=source.id, merged_name=source.display_name, moved=moved, counts=counts)
+        self.session.commit()
+        self.session.expire_all()
+        return target
+
     # -- staff -----------------------------------------------------------------------------------
 
     def create_staff(self, login: str, role: Role, *, with_token: bool = False) -> tuple[Person, str | None]:
@@ -147,7 +250,11 @@ class AccountService:
         now = self.clock()
         if record.last_used_at is None or now - record.last_used_at > TOKEN_TOUCH_INTERVAL:
             record.last_used_at = now
-            self.session.commit()
+            try:
+                self.session.commit()
+            except OperationalError:
+                # Best effort: a busy database must not refuse a valid token.
+                self.session.rollback()
         return record.person
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from helpdesk.accounts.models import Person, Role
 from helpdesk.exceptions import HelpdeskError
@@ -88,7 +89,9 @@ def _update_form(ticket) -> UpdateForm:  # type: ignore[no-untyped-def]
         queue=ticket.queue.slug if ticket.queue else "", status=ticket.status.value,
         priority=ticket.priority.value, assignee=ticket.assignee.handle.lower() if ticket.assignee else "",
     )
-    form.queue.choices = [("", "— unsorted —")] + [(q.slug, q.name) for q in service.queues()]
+    form.queue.choices = [SelectChoice("", "— unsorted —")] + [SelectChoice(q.slug, q.name) for q in service.queues()]
     staff = get_session().scalars(select(Person).where(Person.role.in_([Role.STAFF, Role.ADMIN])))
-    form.assignee.choices = [("", "— nobody —")] + sorted((p.handle.lower(), p.handle) for p in staff)
+    form.assignee.choices = [SelectChoice("", "— nobody —")] + [
+        SelectChoice(handle.lower(), handle) for handle in sorted(p.handle for p in staff)
+    ]
     return form

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from helpdesk.tickets.models import Priority, Status, Visibility
@@ -20,14 +21,14 @@ class ReplyForm(FlaskForm):
     body = TextAreaField("Reply", validators=[DataRequired(), Length(max=BODY_MAX)])
     visibility = RadioField(
         "Visibility",
-        choices=[(Visibility.PUBLIC.value, "Public reply (sent to the requester)"),
-                 (Visibility.INTERNAL.value, "Internal note (staff only)")],
+        choices=[SelectChoice(Visibility.PUBLIC.value, "Public reply (sent to the requester)"),
+                 SelectChoice(Visibility.INTERNAL.value, "Internal note (staff only)")],
         default=Visibility.PUBLIC.value,
     )
 
 
 class UpdateForm(FlaskForm):
     queue = SelectField("Queue", validators=[Optional()])
-    status = SelectField("Status", choices=[(s.value, s.value.replace("_", " ")) for s in Status])
-    priority = SelectField("Priority", choices=[(p.value, p.value) for p in Priority])
+    status = SelectField("Status", choices=[SelectChoice(s.value, s.value.replace("_", " ")) for s in Status])
+    priority = SelectField("Priority", choices=[SelectChoice(p.value) for p in Priority])
     assignee = SelectField("Assignee", validators=[Optional()])

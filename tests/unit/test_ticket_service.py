@@ -162,7 +162,9 @@ def test_public_staff_reply_to_slack_goes_to_the_outbox_once(
     service: TicketService, requester: Person, staff: Person, db_session: Session
 ) -> None:
     external = {"channel": "C111", "thread_ts": "1700000000.000100"}
-    ticket = service.file(requester, "s", "b", Source.SLACK, external=external, thread_key="C111:1700000000.000100").ticket
+    ticket = service.file(
+        requester, "s", "b", Source.SLACK, external=external, thread_key="C111:1700000000.000100"
+    ).ticket
     message = service.reply(staff, ticket.id, "Here is how.")
     service.reply(staff, ticket.id, "note to self", Visibility.INTERNAL)
     items = list(db_session.scalars(select(OutboxItem)))

@@ -1,0 +1,106 @@
+"""Webhook routes of Slack and the forum: verify, parse, one service call, acknowledge.
+
+The acknowledgement is sent only after the ticket or message is committed; replies, acknowledgements
+in the thread and everything else slow happen later in ``helpdesk worker``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from helpdesk.channels.base import Control, DeliveryError, Ignored, InboundMessage
+from helpdesk.exceptions import HelpdeskError
+from helpdesk.web import csrf, get_factory
+
+log = logging.getLogger("helpdesk.integrations")
+
+bp = Blueprint("integrations", __name__, url_prefix="/integrations")
+csrf.exempt(bp)  # authenticated by the platforms' request signatures instead
+
+
+class UnsupportedRequestError(HelpdeskError):
+    status_code = 400
+    code = "unsupported_request"
+
+
+def _ack() -> Response:
+    return Response(status=200)
+
+
+def _parse(name: str) -> object:
+    # Raw bytes first: the signature covers them exactly, and reading the form would consume them.
+    body = request.get_data(cache=True)
+    return get_factory().create_channel(name).parse(request.headers, body)
+
+
+@bp.post("/slack/events")
+def slack_events() -> ResponseReturnValue:
+    """Events API: url_verification and event_callback (messages, mentions, direct messages)."""
+    result = _parse("slack")
+    if isinstance(result, Control):
+        return jsonify(dict(result.response)) if result.response else _ack()
+    if isinstance(result, InboundMessage):
+        get_factory().create_inbound_service().receive(result)
+        return _ack()
+    if isinstance(result, Ignored):
+        return _ack()
+    raise UnsupportedRequestError("This address takes Events API requests only.")
+
+
+@bp.post("/slack/commands")
+def slack_commands() -> ResponseReturnValue:
+    """The /dp0-help slash command (and Slack's ssl_check)."""
+    from helpdesk.channels.slack import CommandRequest, ModalRequest
+
+    result = _parse("slack")
+    if isinstance(result, Control | Ignored):
+        return _ack()
+    if isinstance(result, ModalRequest):
+        return _open_modal(result)
+    if isinstance(result, CommandRequest):
+        answer = get_factory().create_inbound_service().file_command(result.message)
+        return jsonify({"response_type": "ephemeral", "text": answer})
+    raise UnsupportedRequestError("This address takes slash commands only.")
+
+
+@bp.post("/slack/interactions")
+def slack_interactions() -> ResponseReturnValue:
+    """The "File a support ticket" message shortcut and the ticket form's submission."""
+    from helpdesk.channels.slack import ModalRequest
+
+    result = _parse("slack")
+    if isinstance(result, ModalRequest):
+        return _open_modal(result)
+    if isinstance(result, InboundMessage):
+        get_factory().create_inbound_service().receive(result)
+        return _ack()  # an empty 200 closes the modal
+    if isinstance(result, Control | Ignored):
+        return _ack()
+    raise UnsupportedRequestError("This address takes interactions only.")
+
+
+def _open_modal(modal: object) -> ResponseReturnValue:
+    channel = get_factory().create_channel("slack")
+    try:
+        channel.open_modal(modal.trigger_id, modal.view)  # type: ignore[attr-defined]
+    except DeliveryError as exc:
+        log.warning("could not open the ticket form: %s", exc)
+        return jsonify({"response_type": "ephemeral",
+                        "text": "Sorry, the ticket form did not open. Type your question after /dp0-help instead."})
+    return _ack()
+
+
+@bp.post("/discourse/webhook")
+def discourse_webhook() -> ResponseReturnValue:
+    """The forum's webhooks: ping, topic and post events."""
+    result = _parse("discourse")
+    if isinstance(result, Control):
+        return jsonify(dict(result.response)) if result.response else _ack()
+    if isinstance(result, InboundMessage):
+        received = get_factory().create_inbound_service().receive(result)
+        return jsonify({"ticket": received.ticket.id if received.ticket else None,
+                        "duplicate": received.duplicate})
+    return jsonify({"ignored": result.reason if isinstance(result, Ignored) else "unsupported"})

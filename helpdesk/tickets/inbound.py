@@ -1,0 +1,210 @@
+"""Intake from Slack and the forum: exactly one ticket per question, later messages join it.
+
+Idempotency rests on the inbound ledger (:class:`~helpdesk.tickets.models.InboundDelivery`, unique on
+``(source, external_id)``). Every key of a message (Slack: ``msg:<channel>:<ts>`` and
+``event:<event id>``; forum: ``post:<post id>``) is inserted *first*, in the same transaction that
+stores the ticket or message. A retry, a mention's twin ``message`` event, or a webhook racing the sync
+poll then hits the unique constraint (on PostgreSQL the second insert waits for the first transaction
+and fails when it commits; on SQLite writers queue behind ``BEGIN IMMEDIATE``) and stores nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from helpdesk import audit
+from helpdesk.accounts.models import Provider
+from helpdesk.accounts.services import AccountService
+from helpdesk.channels.base import InboundMessage
+from helpdesk.config import Settings
+from helpdesk.db import utcnow
+from helpdesk.tickets.models import (
+    Direction,
+    InboundDelivery,
+    Message,
+    OutboxItem,
+    Source,
+    Status,
+    Ticket,
+    Visibility,
+)
+from helpdesk.tickets.services import BODY_MAX, REOPENED_BY_REQUESTER, SUBJECT_MAX
+
+log = logging.getLogger("helpdesk.intake")
+
+#: Attempts at storing one message when a concurrent writer took its thread in between.
+ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Received:
+    """What the intake did with one inbound message."""
+
+    ticket: Ticket | None
+    message: Message | None = None
+    created: bool = False
+    duplicate: bool = False
+
+    @property
+    def ignored(self) -> bool:
+        return self.ticket is None
+
+
+class InboundService:
+    """Stores verified inbound messages. Never imports Flask; the routes and ``discourse sync`` call it."""
+
+    def __init__(self, session: Session, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+        self.session = session
+        self.settings = settings
+        self.clock = clock
+
+    def receive(self, inbound: InboundMessage) -> Received:
+        """Store ``inbound`` once: a new ticket, a message on its thread's ticket, or nothing.
+
+        Returns
+        -------
+        Received
+            ``duplicate`` when any of its delivery keys was stored before; ``ticket`` None when the
+            message only joins threads and its thread has no ticket.
+        """
+        for attempt in range(ATTEMPTS):
+            try:
+                return self._receive_once(inbound)
+            except IntegrityError:
+                self.session.rollback()
+                if (previous := self._previous(inbound)) is not None:
+                    return previous
+                if attempt == ATTEMPTS - 1:
+                    raise
+                # Someone filed a ticket for the same thread in between: try again, now joining it.
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def file_command(self, inbound: InboundMessage) -> str:
+        """File a slash command's question and return the private answer: its number and KB matches."""
+        received = self.receive(inbound)
+        if received.ticket is None:  # pragma: no cover - commands always start tickets
+            return "Nothing was filed."
+        ticket = received.ticket
+        link = f"{self.settings.public_url.rstrip('/')}/tickets/{ticket.id}"
+        lines = [f"Filed ticket #{ticket.id}: {ticket.subject} ({link}). "
+                 "The support team will answer you in a direct message."]
+        suggestions = suggestion_lines(self.settings, f"{ticket.subject}\n{ticket.body}")
+        if suggestions:
+            lines.append("Meanwhile, these knowledge-base articles may help:")
+            lines.extend(f"• <{s['url']}|{s['title']}>" for s in suggestions)
+        return "\n".join(lines)
+
+    def _receive_once(self, inbound: InboundMessage) -> Received:
+        source = Source(inbound.channel)
+        now = self.clock()
+        ledger = [InboundDelivery(source=source.value, external_id=key[:255], received_at=now)
+                  for key in inbound.delivery_ids]
+        # Claim the delivery keys before anything else: a concurrent duplicate waits here and fails.
+        self.session.add_all(ledger)
+        self.session.flush()
+
+        ticket = self._thread_ticket(source, inbound.thread_key) if inbound.thread_key else None
+        if ticket is None and not inbound.starts_ticket:
+            self.session.rollback()
+            return Received(None)
+        accounts = AccountService(self.session, clock=self.clock)
+        author = inbound.author
+        person = accounts.resolve_identity(
+            Provider(inbound.channel), author.external_id, username=author.username,
+            display_name=author.display_name, email=author.email, email_verified=author.email_verified,
+        )
+        body = inbound.text.strip()[:BODY_MAX] or "(no text)"
+        if ticket is None:
+            subject = (inbound.subject or body.splitlines()[0]).strip()[:SUBJECT_MAX] or "Question"
+            ticket = Ticket(
+                subject=subject, body=body, source=source, requester_id=person.id, requester=person,
+                status=Status.NEW, external=dict(inbound.external), thread_key=inbound.thread_key,
+                created_at=now, updated_at=now,
+            )
+            self.session.add(ticket)
+            self.session.flush()
+            for row in ledger:
+                row.ticket_id = ticket.id
+            audit.record(self.session, "ticket.filed", actor_id=person.id, ticket_id=ticket.id,
+                         source=source.value, external_id=inbound.message_id)
+            if self.settings.channel_acknowledge:
+                self._enqueue(ticket, "ack", f"ack:{ticket.id}", self._ack_text(ticket))
+            self.session.commit()
+            return Received(ticket, created=True)
+
+        message = Message(
+            ticket=ticket, author_id=person.id, author=person, body=body, visibility=Visibility.PUBLIC,
+            direction=Direction.INBOUND, external_id=inbound.message_id[:200], created_at=now,
+        )
+        self.session.add(message)
+        previous = ticket.status
+        if person.id == ticket.requester_id and ticket.status in REOPENED_BY_REQUESTER:
+            ticket.status = Status.IN_PROGRESS
+        ticket.updated_at = now
+        self.session.flush()
+        for row in ledger:
+            row.ticket_id, row.message_id = ticket.id, message.id
+        audit.record(
+            self.session, "ticket.replied", actor_id=person.id, ticket_id=ticket.id, message_id=message.id,
+            visibility=Visibility.PUBLIC.value, source=source.value,
+            **({"status": [previous.value, ticket.status.value]} if ticket.status is not previous else {}),
+        )
+        self.session.commit()
+        return Received(ticket, message)
+
+    def _previous(self, inbound: InboundMessage) -> Received | None:
+        """The earlier delivery of ``inbound`` (by any of its keys), if there was one."""
+        row = self.session.scalars(
+            select(InboundDelivery).where(
+                InboundDelivery.source == inbound.channel,
+                InboundDelivery.external_id.in_([key[:255] for key in inbound.delivery_ids]),
+            ).order_by(InboundDelivery.id).limit(1)
+        ).first()
+        if row is None:
+            return None
+        ticket = self.session.get(Ticket, row.ticket_id) if row.ticket_id else None
+        message = self.session.get(Message, row.message_id) if row.message_id else None
+        return Received(ticket, message, duplicate=True)
+
+    def _thread_ticket(self, source: Source, thread_key: str) -> Ticket | None:
+        return self.session.scalar(select(Ticket).where(Ticket.source == source, Ticket.thread_key == thread_key))
+
+    def _enqueue(self, ticket: Ticket, kind: str, dedupe_key: str, text: str) -> None:
+        self.session.add(OutboxItem(
+            dedupe_key=dedupe_key, channel=ticket.source.value, kind=kind, ticket_id=ticket.id,
+            payload={"external": ticket.external, "text": text}, next_attempt_at=self.clock(),
+        ))
+
+    def _ack_text(self, ticket: Ticket) -> str:
+        link = f"{self.settings.public_url.rstrip('/')}/tickets/{ticket.id}"
+        where = "in this thread" if ticket.source is Source.SLACK and ticket.thread_key else (
+            "in this topic" if ticket.source is Source.DISCOURSE else "here")
+        return (f"Thanks! Your question is ticket #{ticket.id} in the DP0 Support Desk ({link}). "
+                f"Someone from the support team will answer {where}.")
+
+
+def suggestion_lines(settings: Settings, text: str, limit: int = 3) -> list[dict[str, Any]]:
+    """The best knowledge-base matches for ``text`` as ``{"title", "url"}``; empty when search is unavailable."""
+    try:
+        from helpdesk.search.services import SearchService  # type: ignore[import-not-found]
+    except ImportError:
+        return []
+    try:
+        hits = SearchService(settings).query(text, limit=limit)
+    except Exception as exc:  # noqa: BLE001 - suggestions are a courtesy; filing must not fail for them
+        log.warning("knowledge-base search failed: %s", exc)
+        return []
+    results = []
+    for hit in hits:
+        get = hit.get if isinstance(hit, dict) else lambda name, h=hit: getattr(h, name, None)
+        if get("title") and get("url"):
+            results.append({"title": str(get("title")), "url": str(get("url"))})
+    return results
