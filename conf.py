@@ -33,9 +33,8 @@ extensions = [
 myst_enable_extensions = ["colon_fence", "deflist", "fieldlist", "substitution"]
 myst_heading_anchors = 3
 myst_substitutions = {
-    "tap_url": "https://data.lsst.cloud/api/tap",
-    "rsp_url": "https://data.lsst.cloud",
-    "signup_path": "/signup",
+    # The Rubin Science Platform, where DP0 is used.
+    "rsp": "[data.lsst.cloud](https://data.lsst.cloud)",
 }
 
 nitpicky = True

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from docutils import nodes
 from sphinx.application import Sphinx
 
 ASK_ROUTE = "/tickets/new"
@@ -41,6 +42,17 @@ def add_ask_link(app: Sphinx, pagename: str, templatename: str, context: dict[st
     context["dp0_ask_url"] = ask_url(app, pagename, _page_title(app, pagename, context))
 
 
+def app_role(name, rawtext, text, lineno, inliner, options=None, content=None):  # noqa: ARG001 - docutils API
+    """``{app}`/signup``` or ``{app}`sign-up page </signup>```: a link to a route of the helpdesk serving this site."""
+    match = re.fullmatch(r"(.*?)\s*<(/[^>]*)>", text.strip(), flags=re.S)
+    label, target = (match.group(1), match.group(2)) if match else (text.strip(), text.strip())
+    if not target.startswith("/"):
+        msg = inliner.reporter.error(f"{{app}} needs an absolute path on the helpdesk, got {target!r}", line=lineno)
+        return [inliner.problematic(rawtext, rawtext, msg)], [msg]
+    node = nodes.reference(rawtext, label or target, refuri=target, classes=["dp0-app-link"])
+    return [node], []
+
+
 REDIRECT = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -68,6 +80,7 @@ def write_root_redirect(app: Sphinx, exception: BaseException | None) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("dp0_docs_url_prefix", "/docs/", "html", types=[str])
+    app.add_role("app", app_role)
     app.connect("html-page-context", add_ask_link)
     app.connect("build-finished", write_root_redirect)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -262,3 +262,8 @@ def test_adql_examples_use_real_column_names() -> None:
                 assert column in columns[aliases[alias]], (token, block)
             else:
                 assert token in everything, (token, block)
+
+
+def test_access_pages_link_to_the_signup_form(built_docs: Path) -> None:
+    for page in ("docs/how-to/get-access.html", "docs/explanation/access.html"):
+        assert article(built_docs, page).select('a[href="/signup"]'), page
