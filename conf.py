@@ -21,7 +21,14 @@ copyright = "2026, DP0 Support Desk contributors"  # noqa: A001 - Sphinx's own n
 root_doc = "docs/index"
 # conf.py sits at the root, so only the documentation and the knowledge base are sources.
 include_patterns = ["docs/**", "kb/**"]
-exclude_patterns = ["**/_build", "**/README.md", "docs/_data/**", "docs/_ext/**", "docs/_templates/**", "docs/_static/**"]
+exclude_patterns = [
+    "**/_build",
+    "**/README.md",
+    "docs/_data/**",
+    "docs/_ext/**",
+    "docs/_templates/**",
+    "docs/_static/**",
+]
 
 extensions = [
     "myst_parser",

@@ -241,12 +241,19 @@ def _clip(cx: float, cy: float, w: float, h: float, tx: float, ty: float) -> tup
 
 
 def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float], pad: float = 3) -> bool:
-    return not (a[0] + a[2] + pad < b[0] or b[0] + b[2] + pad < a[0] or a[1] + a[3] + pad < b[1] or b[1] + b[3] + pad < a[1])
+    return not (
+        a[0] + a[2] + pad < b[0] or b[0] + b[2] + pad < a[0] or a[1] + a[3] + pad < b[1] or b[1] + b[3] + pad < a[1]
+    )
 
 
 def _place_label(
-    x1: float, y1: float, x2: float, y2: float, width: float,
-    boxes: list[tuple[float, float, float, float]], placed: list[tuple[float, float, float, float]],
+    x1: float,
+    y1: float,
+    x2: float,
+    y2: float,
+    width: float,
+    boxes: list[tuple[float, float, float, float]],
+    placed: list[tuple[float, float, float, float]],
 ) -> tuple[float, float]:
     """The first point along the edge where the label hides no box and no other label (else the midpoint)."""
     for t in (0.5, 0.4, 0.6, 0.3, 0.7, 0.35, 0.65, 0.25, 0.75, 0.2, 0.8):
@@ -283,7 +290,9 @@ def render_er_svg(diagram: ERDiagram, highlight: str | None = None) -> str:
         "</style>",
     ]
     if diagram.title:
-        out.append(f'<text x="{width / 2:.0f}" y="{MARGIN + 8}" text-anchor="middle" class="head">{esc(diagram.title)}</text>')
+        out.append(
+            f'<text x="{width / 2:.0f}" y="{MARGIN + 8}" text-anchor="middle" class="head">{esc(diagram.title)}</text>'
+        )
     labels: list[str] = []
     placed: list[tuple[float, float, float, float]] = []
     for rel in diagram.relations:
@@ -297,15 +306,22 @@ def render_er_svg(diagram: ERDiagram, highlight: str | None = None) -> str:
         ux, uy = (x2 - x1) / length, (y2 - y1) / length
         for (px, py), card, sign in (((x1, y1), rel.left_card, 1), ((x2, y2), rel.right_card, -1)):
             cx, cy = px + sign * ux * 16 - uy * 9, py + sign * uy * 16 + ux * 9 + 4
-            labels.append(f'<text class="card" x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle">{CARD_SHORT[card]}</text>')
+            labels.append(
+                f'<text class="card" x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle">{CARD_SHORT[card]}</text>'
+            )
         text_w = 6.6 * len(rel.label) + 8
         mx, my = _place_label(x1, y1, x2, y2, text_w, list(boxes.values()), placed)
         placed.append((mx - text_w / 2, my - 10, text_w, 15))
-        labels.append(f'<rect class="lbl" x="{mx - text_w / 2:.1f}" y="{my - 10:.1f}" width="{text_w:.1f}" height="15" rx="3"/>')
+        labels.append(
+            f'<rect class="lbl" x="{mx - text_w / 2:.1f}" y="{my - 10:.1f}" width="{text_w:.1f}" height="15" rx="3"/>'
+        )
         labels.append(f'<text x="{mx:.1f}" y="{my + 1:.1f}" text-anchor="middle">{esc(rel.label)}</text>')
     for name, (x, y0, w, h) in boxes.items():
         klass = "hl" if name == highlight else "box"
-        out.append(f'<g><title>{esc(name)}</title><rect class="{klass}" x="{x:.1f}" y="{y0:.1f}" width="{w}" height="{h}" rx="4"/>')
+        out.append(
+            f"<g><title>{esc(name)}</title>"
+            f'<rect class="{klass}" x="{x:.1f}" y="{y0:.1f}" width="{w}" height="{h}" rx="4"/>'
+        )
         out.append(f'<line class="edge" x1="{x:.1f}" y1="{y0 + HEAD_H:.1f}" x2="{x + w:.1f}" y2="{y0 + HEAD_H:.1f}"/>')
         out.append(f'<text class="head" x="{x + w / 2:.1f}" y="{y0 + 17:.1f}" text-anchor="middle">{esc(name)}</text>')
         for k, (kind, attr, keys) in enumerate(diagram.entities[name]):
@@ -342,7 +358,8 @@ def generate_pages(app: Sphinx) -> None:
             expected.add(filename)
             write_if_changed(
                 outdir / filename,
-                f"% Generated at build time by docs/_ext/dp0_catalogs.py from docs/_data/schemas/{info['schema_file']}.\n\n"
+                f"% Generated at build time by docs/_ext/dp0_catalogs.py "
+                f"from docs/_data/schemas/{info['schema_file']}.\n\n"
                 f"({table_label(release, name)})=\n# {name} ({info['label']})\n\n"
                 f"```{{catalog-table}} {release} {name}\n```\n",
             )
@@ -431,8 +448,9 @@ class CatalogTable(SphinxDirective):
         key_section += paragraph(
             "Each row is identified by ",
             *_join_literals(key),
-            "." if tab.get("primaryKey") else
-            ". (The Felis file does not declare a primary key; this is the column that identifies a row.)",
+            "."
+            if tab.get("primaryKey")
+            else ". (The Felis file does not declare a primary key; this is the column that identifies a row.)",
         )
         result.append(key_section)
 
@@ -452,7 +470,10 @@ class CatalogTable(SphinxDirective):
                 items += nodes.list_item(
                     "",
                     paragraph(
-                        literal(f"{join['left']}.{lcol}"), " = ", literal(f"{join['right']}.{rcol}"), f": {join['text']}."
+                        literal(f"{join['left']}.{lcol}"),
+                        " = ",
+                        literal(f"{join['right']}.{rcol}"),
+                        f": {join['text']}.",
                     ),
                 )
         if len(items):
@@ -463,7 +484,9 @@ class CatalogTable(SphinxDirective):
             join_section += paragraph(
                 "See the ", ref(f"catalogs-{release}-diagram", f"{info['label']} relationship diagram"), "."
             )
-            join_section += nodes.raw("", render_er_svg(load_er(SCHEMA_DIR / diagram_file), highlight=name), format="html")
+            join_section += nodes.raw(
+                "", render_er_svg(load_er(SCHEMA_DIR / diagram_file), highlight=name), format="html"
+            )
         result.append(join_section)
 
         col_section = section(document, "Columns", f"{release}-{name}-columns")

@@ -136,7 +136,9 @@ def timeline_svg(items: list[dict[str, Any]]) -> str:
     while month <= end:
         if month.month in (1, 4, 7, 10):
             x = x_of(month)
-            out.append(f'<line class="grid" x1="{x:.1f}" y1="{top - 8}" x2="{x:.1f}" y2="{top + lane_h * len(teams)}"/>')
+            out.append(
+                f'<line class="grid" x1="{x:.1f}" y1="{top - 8}" x2="{x:.1f}" y2="{top + lane_h * len(teams)}"/>'
+            )
             out.append(f'<text x="{x:.1f}" y="{top - 14}" text-anchor="middle">{month:%Y-%m}</text>')
         month = (month.replace(day=28) + dt.timedelta(days=5)).replace(day=1)
     for i, team in enumerate(teams):
@@ -153,7 +155,8 @@ def timeline_svg(items: list[dict[str, Any]]) -> str:
         colour = STATUS_COLOURS.get(m["status"], "#000")
         title = f"{m['rubin']} / {m['jira']} ({m['due'].isoformat()}, {m['status']}): {m['title']}"
         out.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{colour}" stroke="#fff"><title>{esc(title)}</title></circle>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{colour}" stroke="#fff">'
+            f"<title>{esc(title)}</title></circle>"
         )
     legend_y = top + lane_h * len(teams) + 30
     x = label_w

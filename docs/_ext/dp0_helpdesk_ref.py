@@ -115,14 +115,22 @@ class HelpdeskSettings(SphinxDirective):
                 type_text += " (comma-separated)"
             if is_secret(tp):
                 type_text += " (secret)"
-            constraints = [f"{k} {getattr(m, k)}" for m in field.metadata for k in ("ge", "le", "gt", "lt") if hasattr(m, k)]
+            constraints = [
+                f"{k} {getattr(m, k)}" for m in field.metadata for k in ("ge", "le", "gt", "lt") if hasattr(m, k)
+            ]
             description = inline_code(field.description or "")
             if constraints:
                 description.append(nodes.Text(f" Constraint: {', '.join(constraints)}."))
-            rows.append([literal(f"{prefix}{name}".upper()), literal(type_text), literal(format_default(field)), description])
+            rows.append(
+                [literal(f"{prefix}{name}".upper()), literal(type_text), literal(format_default(field)), description]
+            )
         return [
-            paragraph(f"{len(rows)} settings, read from the environment; generated from {model.__module__}.{model.__name__}."),
-            build_table(["Variable", "Type", "Default", "Meaning"], rows, widths=[28, 20, 18, 34], classes=["dp0-settings"]),
+            paragraph(
+                f"{len(rows)} settings, read from the environment; generated from {model.__module__}.{model.__name__}."
+            ),
+            build_table(
+                ["Variable", "Type", "Default", "Meaning"], rows, widths=[28, 20, 18, 34], classes=["dp0-settings"]
+            ),
         ]
 
 
@@ -179,7 +187,9 @@ class HelpdeskCLI(SphinxDirective):
             usage = f"{path} {' '.join(command.collect_usage_pieces(ctx))}".strip()
             sec += nodes.literal_block(usage, usage, language="text")
             if isinstance(command, click.Group):
-                subs = [n for n in command.list_commands(ctx) if not getattr(command.get_command(ctx, n), "hidden", False)]
+                subs = [
+                    n for n in command.list_commands(ctx) if not getattr(command.get_command(ctx, n), "hidden", False)
+                ]
                 sec += paragraph("Subcommands: ", *_comma([literal(f"{path} {n}") for n in subs]), ".")
             rows = []
             for param in command.get_params(ctx):
@@ -191,7 +201,15 @@ class HelpdeskCLI(SphinxDirective):
                 else:
                     names = ", ".join([*param.opts, *param.secondary_opts])
                     what = "option" + (" (required)" if param.required else "")
-                rows.append([literal(names), what, _param_type(param), _param_default(param), inline_code(getattr(param, "help", None) or "")])
+                rows.append(
+                    [
+                        literal(names),
+                        what,
+                        _param_type(param),
+                        _param_default(param),
+                        inline_code(getattr(param, "help", None) or ""),
+                    ]
+                )
             if rows:
                 sec += build_table(["Name", "Kind", "Type", "Default", "Meaning"], rows, widths=[24, 12, 16, 12, 36])
             result.append(sec)
@@ -304,14 +322,21 @@ class HelpdeskOpenAPI(SphinxDirective):
                     sec += build_table(
                         ["Parameter", "In", "Type", "Required", "Meaning"],
                         [
-                            [literal(p["name"]), p.get("in", ""), schema_type(p.get("schema")), "yes" if p.get("required") else "",
-                             inline_code(p.get("description", ""))]
+                            [
+                                literal(p["name"]),
+                                p.get("in", ""),
+                                schema_type(p.get("schema")),
+                                "yes" if p.get("required") else "",
+                                inline_code(p.get("description", "")),
+                            ]
                             for p in params
                         ],
                         widths=[18, 8, 28, 10, 36],
                     )
                 if body := op.get("requestBody"):
-                    sec += paragraph(nodes.strong("Request body", "Request body"), " (required)" if body.get("required") else "")
+                    sec += paragraph(
+                        nodes.strong("Request body", "Request body"), " (required)" if body.get("required") else ""
+                    )
                     for node in _body_nodes(body.get("content", {})):
                         sec += node
                 responses = nodes.bullet_list()
@@ -348,4 +373,3 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("helpdesk-cli", HelpdeskCLI)
     app.add_directive("helpdesk-openapi", HelpdeskOpenAPI)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
-

@@ -14,11 +14,28 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "docs" / "_data"
 SCHEMAS = DATA / "schemas"
 CATALOG_RELEASES = {
-    "dp01": ("dp01_dc2.yaml", "dp01_dc2_catalogs",
-             {"object", "truth_match", "position", "reference", "forced_photometry"}),
-    "dp02": ("dp02_dc2.yaml", "dp02_dc2_catalogs",
-             {"Object", "Source", "ForcedSource", "DiaObject", "DiaSource", "ForcedSourceOnDiaObject", "Visit",
-              "CcdVisit", "CoaddPatches", "TruthSummary", "MatchesTruth"}),
+    "dp01": (
+        "dp01_dc2.yaml",
+        "dp01_dc2_catalogs",
+        {"object", "truth_match", "position", "reference", "forced_photometry"},
+    ),
+    "dp02": (
+        "dp02_dc2.yaml",
+        "dp02_dc2_catalogs",
+        {
+            "Object",
+            "Source",
+            "ForcedSource",
+            "DiaObject",
+            "DiaSource",
+            "ForcedSourceOnDiaObject",
+            "Visit",
+            "CcdVisit",
+            "CoaddPatches",
+            "TruthSummary",
+            "MatchesTruth",
+        },
+    ),
 }
 
 
@@ -222,16 +239,41 @@ def test_slack_manifest_matches_the_routes() -> None:
     assert command["command"] == "/dp0-help" and command["url"].endswith("/integrations/slack/commands")
     assert manifest["features"]["shortcuts"][0]["callback_id"] == "file_ticket"
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
-        "chat:write", "commands", "channels:history", "groups:history", "im:history", "app_mentions:read",
-        "users:read", "users:read.email",
+        "chat:write",
+        "commands",
+        "channels:history",
+        "groups:history",
+        "im:history",
+        "app_mentions:read",
+        "users:read",
+        "users:read.email",
     }
 
 
 # --- the ADQL examples use real tables and columns -----------------------------------------------
 
 ADQL_WORDS = {
-    "select", "from", "where", "and", "or", "as", "join", "on", "order", "by", "top", "contains", "point",
-    "circle", "polygon", "scisql_nanojanskytoabmag", "asc", "desc", "not", "null", "is",
+    "select",
+    "from",
+    "where",
+    "and",
+    "or",
+    "as",
+    "join",
+    "on",
+    "order",
+    "by",
+    "top",
+    "contains",
+    "point",
+    "circle",
+    "polygon",
+    "scisql_nanojanskytoabmag",
+    "asc",
+    "desc",
+    "not",
+    "null",
+    "is",
 }
 
 
