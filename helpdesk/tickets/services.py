@@ -122,8 +122,8 @@ class TicketService:
             The delivery key was used before for a different request.
         """
         subject, body = _clean_text(subject, "subject", SUBJECT_MAX), _clean_text(body, "body", BODY_MAX)
-        if delivery is not None and (previous := self._previous_delivery(delivery)) is not None:
-            return Filed(previous, created=False)
+        # No look-up first: the ledger's unique key decides, which is both the fast path for new
+        # deliveries and the only check that holds when two deliveries race.
         queue = self._queue_by_slug(queue_slug) if queue_slug else None
         now = self.clock()
         ticket = Ticket(
