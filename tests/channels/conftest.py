@@ -1,0 +1,68 @@
+"""Fixtures for the channel tests: the helpdesk wired to a fake Slack and a fake forum on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpdesk.config import Settings
+from tests.support.fakes import FakeDiscourse, FakeSlack
+from tests.support.signing import DISCOURSE_SECRET, SLACK_SECRET
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SUPPORT_CHANNEL = "C111"
+CATEGORY = 1
+
+
+def load(name: str) -> Any:
+    return json.loads((DATA / name).read_text())
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """slack-sdk and requests read proxy variables; the fakes are on loopback (CONTRACTS pitfall 7)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_discourse() -> Iterator[FakeDiscourse]:
+    fake = FakeDiscourse().start()
+    yield fake
+    fake.stop()
+
+
+def channel_overrides(slack_url: str, discourse_url: str) -> dict[str, object]:
+    return {
+        "slack_signing_secret": SLACK_SECRET,
+        "slack_bot_token": "xoxb-test-token",
+        "slack_api_url": slack_url,
+        "slack_channel_ids": SUPPORT_CHANNEL,
+        "discourse_url": discourse_url,
+        "discourse_api_key": "test-api-key",
+        "discourse_api_username": "dp0-support-bot",
+        "discourse_webhook_secret": DISCOURSE_SECRET,
+        "discourse_category_ids": str(CATEGORY),
+        "channel_timeout_seconds": 5,
+        "worker_backoff_base_seconds": 1.0,
+        "public_url": "https://help.test",
+    }
+
+
+@pytest.fixture
+def settings(
+    make_settings: Callable[..., Settings], fake_slack: FakeSlack, fake_discourse: FakeDiscourse
+) -> Settings:
+    return make_settings(**channel_overrides(fake_slack.api_url, fake_discourse.url))
