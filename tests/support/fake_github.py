@@ -1,0 +1,67 @@
+"""A local stand-in for GitHub's OAuth token endpoint and REST API, speaking their real wire format."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+
+class FakeGitHub:
+    def __init__(self, login: str, email: str | None) -> None:
+        self.login = login
+        self.email = email
+        self.requests: list[tuple[str, str, dict[str, str], str]] = []
+        self.url = ""
+
+
+@contextmanager
+def fake_github(login: str = "Octo-Cat", email: str | None = "octo@example.org") -> Iterator[FakeGitHub]:
+    state = FakeGitHub(login, email)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _send(self, status: int, payload: object) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            state.requests.append(("POST", self.path, dict(self.headers), raw))
+            form = parse_qs(raw)
+            if self.path == "/login/oauth/access_token" and form.get("code") == ["good-code"]:
+                self._send(200, {"access_token": "gho_test", "token_type": "bearer", "scope": "read:user,user:email"})
+            else:
+                self._send(200, {"error": "bad_verification_code",
+                                 "error_description": "The code passed is incorrect or expired."})
+
+        def do_GET(self) -> None:
+            state.requests.append(("GET", self.path, dict(self.headers), ""))
+            if self.headers.get("Authorization") != "Bearer gho_test":
+                self._send(401, {"message": "Requires authentication"})
+            elif self.path == "/user":
+                self._send(200, {"login": state.login, "id": 583231, "name": "Octo Cat"})
+            elif self.path == "/user/emails":
+                emails = [{"email": state.email, "primary": True, "verified": True}] if state.email else []
+                self._send(200, emails + [{"email": "other@example.org", "primary": False, "verified": True}])
+            else:
+                self._send(404, {"message": "Not Found"})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
