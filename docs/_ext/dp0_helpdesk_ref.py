@@ -261,24 +261,43 @@ def schema_type(schema: dict[str, Any] | None) -> str:
     return text
 
 
-def properties_table(schema: dict[str, Any]) -> nodes.table | None:
+def linked(text: str, names: set[str]) -> list[nodes.Node]:
+    """A type description in which component schema names link to their section further down the page."""
+    if not names:
+        return [nodes.Text(text)]
+    parts: list[nodes.Node] = []
+    pattern = r"\b(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")\b"
+    for i, chunk in enumerate(re.split(pattern, text)):
+        if i % 2:
+            parts.append(nodes.reference(chunk, chunk, refid=nodes.make_id(f"api-schema-{chunk}")))
+        elif chunk:
+            parts.append(nodes.Text(chunk))
+    return parts
+
+
+def properties_table(schema: dict[str, Any], names: set[str] = frozenset()) -> nodes.table | None:
     props = schema.get("properties")
     if not props:
         return None
     required = set(schema.get("required", []))
     rows = [
-        [literal(name), schema_type(prop), "yes" if name in required else "", inline_code(prop.get("description", ""))]
+        [
+            literal(name),
+            linked(schema_type(prop), names),
+            "yes" if name in required else "",
+            inline_code(prop.get("description", "")),
+        ]
         for name, prop in props.items()
     ]
     return build_table(["Field", "Type", "Required", "Meaning"], rows, widths=[20, 30, 10, 40])
 
 
-def _body_nodes(content: dict[str, Any]) -> list[nodes.Node]:
+def _body_nodes(content: dict[str, Any], names: set[str]) -> list[nodes.Node]:
     out: list[nodes.Node] = []
     for media, media_spec in content.items():
         schema = media_spec.get("schema", {})
-        out.append(paragraph(literal(media), ": ", schema_type(schema)))
-        if "$ref" not in schema and (table := properties_table(schema)) is not None:
+        out.append(paragraph(literal(media), ": ", *linked(schema_type(schema), names)))
+        if "$ref" not in schema and (table := properties_table(schema, names)) is not None:
             out.append(table)
     return out
 
@@ -291,6 +310,7 @@ class HelpdeskOpenAPI(SphinxDirective):
         _note_module(self.env, factory)
         spec = factory()
         document = self.state.document
+        names = set(spec.get("components", {}).get("schemas", {}))
         info = spec.get("info", {})
         servers = [s.get("url", "") for s in spec.get("servers", [])]
         base = servers[0] if servers else ""
@@ -325,7 +345,7 @@ class HelpdeskOpenAPI(SphinxDirective):
                             [
                                 literal(p["name"]),
                                 p.get("in", ""),
-                                schema_type(p.get("schema")),
+                                linked(schema_type(p.get("schema")), names),
                                 "yes" if p.get("required") else "",
                                 inline_code(p.get("description", "")),
                             ]
@@ -337,17 +357,18 @@ class HelpdeskOpenAPI(SphinxDirective):
                     sec += paragraph(
                         nodes.strong("Request body", "Request body"), " (required)" if body.get("required") else ""
                     )
-                    for node in _body_nodes(body.get("content", {})):
+                    for node in _body_nodes(body.get("content", {}), names):
                         sec += node
                 responses = nodes.bullet_list()
                 for code, response in sorted(op.get("responses", {}).items()):
                     entry = paragraph(literal(str(code)), " ", *inline_code(response.get("description", "")))
                     for media, media_spec in response.get("content", {}).items():
-                        entry += nodes.Text(f" — {media}: {schema_type(media_spec.get('schema'))}")
+                        entry += nodes.Text(f" — {media}: ")
+                        entry.extend(linked(schema_type(media_spec.get("schema")), names))
                     item_node = nodes.list_item("", entry)
                     for media_spec in response.get("content", {}).values():
                         schema = media_spec.get("schema", {})
-                        if "$ref" not in schema and (table := properties_table(schema)) is not None:
+                        if "$ref" not in schema and (table := properties_table(schema, names)) is not None:
                             item_node += table
                     responses += item_node
                 if len(responses):
@@ -361,8 +382,8 @@ class HelpdeskOpenAPI(SphinxDirective):
                 sec = section(document, name, f"api-schema-{name}")
                 if schema.get("description"):
                     sec += paragraph(*inline_code(schema["description"]))
-                table = properties_table(schema)
-                sec += table if table is not None else paragraph(schema_type(schema))
+                table = properties_table(schema, names)
+                sec += table if table is not None else paragraph(*linked(schema_type(schema), names))
                 outer += sec
             result.append(outer)
         return result
