@@ -78,9 +78,30 @@ def write_root_redirect(app: Sphinx, exception: BaseException | None) -> None:
     )
 
 
+def add_knowledge_base(app: Sphinx, docname: str, source: list[str]) -> None:
+    """Put the knowledge base (``kb/``, written separately) in the home page's navigation when it exists.
+
+    ``kb/index`` is linked when present (it then carries its own toctree); otherwise every ``kb/`` article is.
+    """
+    if docname != app.config.root_doc:
+        return
+    kb_docs = sorted(d for d in app.env.found_docs if d.startswith("kb/"))
+    if not kb_docs:
+        return
+    entry = "/kb/index" if "kb/index" in kb_docs else "/kb/*"
+    source[0] += f"\n\n```{{toctree}}\n:caption: Knowledge base\n:hidden:\n:glob:\n\n{entry}\n```\n"
+
+
+def reread_home_with_kb(app: Sphinx, env: Any, added: set[str], changed: set[str], removed: set[str]) -> list[str]:
+    """Articles come and go in kb/, so the home page (which lists them) is read again whenever kb/ exists."""
+    return [app.config.root_doc] if any(d.startswith("kb/") for d in env.found_docs) else []
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("dp0_docs_url_prefix", "/docs/", "html", types=[str])
     app.add_role("app", app_role)
+    app.connect("source-read", add_knowledge_base)
+    app.connect("env-get-outdated", reread_home_with_kb)
     app.connect("html-page-context", add_ask_link)
     app.connect("build-finished", write_root_redirect)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
