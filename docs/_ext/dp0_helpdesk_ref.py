@@ -46,9 +46,28 @@ def _load(spec: str) -> Any:
 
 
 def _note_module(env: Any, obj: Any) -> None:
+    """Record the source file, and mark the page as built from code so that every build reads it again."""
     path = inspect.getsourcefile(obj) if not isinstance(obj, str) else obj
     if path:
         env.note_dependency(str(Path(path)))
+    if not hasattr(env, "dp0_code_docs"):
+        env.dp0_code_docs = set()
+    env.dp0_code_docs.add(env.docname)
+
+
+def _purge(app: Sphinx, env: Any, docname: str) -> None:
+    getattr(env, "dp0_code_docs", set()).discard(docname)
+
+
+def _merge(app: Sphinx, env: Any, docnames: set[str], other: Any) -> None:
+    if not hasattr(env, "dp0_code_docs"):
+        env.dp0_code_docs = set()
+    env.dp0_code_docs |= getattr(other, "dp0_code_docs", set())
+
+
+def _always_reread(app: Sphinx, env: Any, added: set[str], changed: set[str], removed: set[str]) -> list[str]:
+    """The settings, CLI and API pages come from code spread over many modules: read them on every build."""
+    return sorted(getattr(env, "dp0_code_docs", set()) - removed)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -393,4 +412,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("helpdesk-settings", HelpdeskSettings)
     app.add_directive("helpdesk-cli", HelpdeskCLI)
     app.add_directive("helpdesk-openapi", HelpdeskOpenAPI)
+    app.connect("env-purge-doc", _purge)
+    app.connect("env-merge-info", _merge)
+    app.connect("env-get-outdated", _always_reread)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
