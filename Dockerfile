@@ -10,9 +10,10 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml README.md ./
 COPY helpdesk ./helpdesk
 RUN pip install ".[docs]"
-# The documentation (and knowledge base) is built into the image, strictly, as in CI.
+# The documentation, the knowledge base and their search index are built into the image, strictly, as in CI.
 COPY . .
 RUN sphinx-build -n -W --keep-going -q -b html . /srv/docs \
+ && HELPDESK_ENV=testing HELPDESK_INDEX_DIR=/srv/index helpdesk kb index --kb-dir kb --docs-dir /srv/docs \
  && pip uninstall -y sphinx myst-parser pydata-sphinx-theme >/dev/null
 
 FROM python:3.11-slim AS runtime
@@ -21,11 +22,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HELPDESK_ENV=production \
     HELPDESK_DOCS_DIR=/srv/docs \
-    HELPDESK_INDEX_DIR=/var/lib/helpdesk/index \
+    HELPDESK_INDEX_DIR=/srv/index \
     HELPDESK_DATABASE_URL=sqlite:////var/lib/helpdesk/helpdesk.sqlite3
 RUN useradd --system --uid 10001 --home-dir /var/lib/helpdesk --create-home helpdesk
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /srv/docs /srv/docs
+COPY --from=build /srv/index /srv/index
 WORKDIR /var/lib/helpdesk
 USER helpdesk
 EXPOSE 8000

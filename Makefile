@@ -26,12 +26,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
 
-## make run: migrate, build the docs, load the queues, and serve on http://$(HOST):$(PORT)
+## make run: migrate, load the queues, build the docs and the search index, and serve on http://$(HOST):$(PORT)
 run: install
 	@mkdir -p var
 	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(BIN)/helpdesk db upgrade
 	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(BIN)/helpdesk queues load
 	$(BIN)/sphinx-build $(SPHINX_FLAGS) -b html . $(DOCS_OUT)
+	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(BIN)/helpdesk kb index --docs-dir $(DOCS_OUT)
 	HELPDESK_ENV=$${HELPDESK_ENV:-development} exec $(BIN)/helpdesk serve --host $(HOST) --port $(PORT)
 
 ## make test: lint, the strict documentation build, and the whole pytest suite

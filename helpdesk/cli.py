@@ -183,5 +183,11 @@ def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# Command groups that live with their domain.
+from helpdesk.search.cli import kb as _kb_commands  # noqa: E402 - after `cli` exists
+
+cli.add_command(_kb_commands)
+
+
 def main() -> None:
     cli(prog_name="helpdesk")

@@ -165,6 +165,22 @@ def build_openapi() -> dict[str, Any]:
                                   **_errors(400, 401, 403, 404, 415, 422)},
                 },
             },
+            "/kb/search": {
+                "get": {
+                    "summary": "Search the knowledge base and the documentation",
+                    "description": "The same results as `helpdesk kb search --json`: a list, best first.",
+                    "parameters": [
+                        {"name": "q", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 300}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50,
+                                                                      "default": 5}},
+                    ],
+                    "responses": {
+                        "200": _json({"type": "array", "items": _ref("SearchHit")}, "Matches, best first."),
+                        **_errors(401, 422),
+                        "503": _json(_ref("Error"), "The search index has not been built."),
+                    },
+                },
+            },
             "/queues": {
                 "get": {
                     "summary": "Queues with open counts and the oldest open ticket",
@@ -180,6 +196,10 @@ def build_openapi() -> dict[str, Any]:
                 "session": {"type": "apiKey", "in": "cookie", "name": "session"},
             },
             "schemas": {
+                "SearchHit": {"type": "object", "required": ["title", "url", "kind", "score", "snippet"],
+                              "properties": {"title": {"type": "string"}, "url": {"type": "string"},
+                                             "kind": {"enum": ["kb", "docs"]}, "score": {"type": "number"},
+                                             "snippet": {"type": "string"}}},
                 "Ticket": ticket, "Message": message, "Person": person, "Queue": queue, "Error": error,
                 "TicketCreate": _schema(TicketCreate), "ReplyCreate": _schema(ReplyCreate),
                 "TicketUpdate": _schema(TicketUpdate),

@@ -11,9 +11,10 @@ from pydantic import BaseModel, ValidationError
 from helpdesk.api.openapi import build_openapi
 from helpdesk.api.schemas import ReplyCreate, TicketCreate, TicketUpdate, message_json, ticket_json
 from helpdesk.exceptions import AuthenticationRequiredError, HelpdeskError, InvalidInputError
+from helpdesk.search.services import SearchService
 from helpdesk.tickets.models import Source, Status
 from helpdesk.tickets.services import DeliveryKey
-from helpdesk.web import csrf, current_user, get_factory
+from helpdesk.web import csrf, current_user, get_factory, get_settings
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # checked below, only for session-authenticated calls
@@ -159,6 +160,17 @@ def list_queues() -> ResponseReturnValue:
             "oldest_open_at": summary.oldest_open_at.isoformat() if summary.oldest_open_at else None,
         })
     return jsonify({"items": items})
+
+
+@bp.get("/kb/search")
+def kb_search() -> ResponseReturnValue:
+    """Knowledge base and documentation together, best first: the same list as `helpdesk kb search --json`."""
+    try:
+        limit = int(request.args.get("limit", 5))
+    except ValueError as exc:
+        raise InvalidInputError("limit must be a whole number.") from exc
+    hits = SearchService(get_settings().index_dir).query(request.args.get("q", ""), limit)
+    return jsonify([hit.to_dict() for hit in hits])
 
 
 def openapi() -> ResponseReturnValue:

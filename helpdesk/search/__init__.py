@@ -1,0 +1,1 @@
+"""Search over the knowledge base and the documentation, behind one small service (Whoosh inside)."""

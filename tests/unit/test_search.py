@@ -1,0 +1,101 @@
+"""The search service on a temporary index built from three fixture articles and one built page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpdesk.exceptions import InvalidInputError
+from helpdesk.search.documents import iter_built_docs, iter_kb, read_kb_article
+from helpdesk.search.services import SearchService, SearchUnavailableError
+
+KB = Path(__file__).resolve().parent.parent / "data" / "kb"
+
+PAGE = """<html><head><title>Object (DP0.2) &#8212; DP0 Support Desk</title></head><body>
+<nav>Navigation Object Source</nav>
+<article><h1>Object (DP0.2)<a class="headerlink" href="#">#</a></h1>
+<p>The Object table holds coadd measurements; query it through TAP with a cone.</p>
+<svg><title>diagram label</title><text>Object</text></svg></article>
+<footer>footer words</footer></body></html>"""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    page = tmp_path / "site" / "docs" / "reference" / "object.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(PAGE)
+    return tmp_path / "site"
+
+
+@pytest.fixture
+def service(tmp_path: Path, site: Path) -> SearchService:
+    service = SearchService(tmp_path / "index")
+    assert service.rebuild([*iter_kb(KB), *iter_built_docs(site)]) == 4
+    return service
+
+
+def test_kb_article_front_matter_and_url() -> None:
+    article = read_kb_article(KB / "tap-timeouts.md", KB)
+    assert article.title == "TAP query times out"
+    assert article.tags == ["tap", "timeout"] and article.queues == ["catalogs"]
+    assert article.path == "/docs/kb/tap-timeouts.html"
+    assert "title:" not in article.body
+
+
+def test_built_page_text_skips_navigation_and_markup(site: Path) -> None:
+    (page,) = list(iter_built_docs(site))
+    assert page.title == "Object (DP0.2)"
+    assert page.path == "/docs/docs/reference/object.html"
+    assert "coadd measurements" in page.body
+    for noise in ("Navigation", "footer words", "diagram label", "#"):
+        assert noise not in page.body
+
+
+def test_best_match_first_with_snippet(service: SearchService) -> None:
+    hits = service.query("tap timeout", limit=5)
+    assert hits[0].title == "TAP query times out" and hits[0].kind == "kb"
+    assert hits[0].url == "/docs/kb/tap-timeouts.html"
+    assert "cone" in hits[0].snippet
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_docs_pages_are_found_too(service: SearchService) -> None:
+    hits = service.query("coadd measurements")
+    assert [(h.kind, h.title) for h in hits] == [("docs", "Object (DP0.2)")]
+
+
+def test_stemming_and_tags(service: SearchService) -> None:
+    assert service.query("invitations")[0].title == "GitHub sign-in refused"
+    assert service.query("storage")[0].title == "Scratch space is not backed up"
+    assert service.query("github")[0].title == "GitHub sign-in refused"
+
+
+def test_limit_is_respected(service: SearchService) -> None:
+    assert len(service.query("the", limit=1)) <= 1
+
+
+def test_no_match_is_an_empty_list(service: SearchService) -> None:
+    assert service.query("xylophone") == []
+
+
+@pytest.mark.parametrize(("text", "limit"), [("", 5), ("   ", 5), ("x" * 301, 5), ("tap", 0), ("tap", 51)])
+def test_bad_queries_are_refused(service: SearchService, text: str, limit: int) -> None:
+    with pytest.raises(InvalidInputError):
+        service.query(text, limit)
+
+
+def test_query_syntax_characters_do_not_crash(service: SearchService) -> None:
+    for text in ('"unbalanced', "AND OR NOT", "coord_ra:(", "*", "tap)"):
+        service.query(text)
+
+
+def test_missing_index_says_how_to_build_it(tmp_path: Path) -> None:
+    with pytest.raises(SearchUnavailableError, match="helpdesk kb index"):
+        SearchService(tmp_path / "nothing").query("tap")
+
+
+def test_rebuild_replaces_the_index_whole(service: SearchService, tmp_path: Path) -> None:
+    service.rebuild([read_kb_article(KB / "github-login.md", KB)])
+    assert service.query("tap timeout") == []
+    assert service.query("github")[0].kind == "kb"
