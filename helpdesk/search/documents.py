@@ -33,7 +33,8 @@ def read_kb_article(path: Path, kb_root: Path) -> Document:
         meta = yaml.safe_load(match.group(1)) or {}
         text = text[match.end():]
     title = str(meta.get("title") or _first_heading(text) or path.stem.replace("-", " "))
-    body = ROLE.sub(r"\1", MYST_NOISE.sub("", text))
+    # The heading repeats the title, which is indexed (and shown) on its own.
+    body = ROLE.sub(r"\1", MYST_NOISE.sub("", re.sub(r"^#\s+.+$", "", text, count=1, flags=re.M)))
     relative = path.relative_to(kb_root.parent).with_suffix(".html").as_posix()
     return Document(
         kind="kb", path=f"/docs/{relative}", title=title, body=body,

@@ -99,3 +99,8 @@ def test_rebuild_replaces_the_index_whole(service: SearchService, tmp_path: Path
     service.rebuild([read_kb_article(KB / "github-login.md", KB)])
     assert service.query("tap timeout") == []
     assert service.query("github")[0].kind == "kb"
+
+
+def test_kb_body_does_not_repeat_the_heading() -> None:
+    article = read_kb_article(KB / "github-login.md", KB)
+    assert article.body.strip().startswith("Accept the invitation")
