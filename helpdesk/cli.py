@@ -171,6 +171,42 @@ def demo_load() -> None:
     click.echo(f"Loaded {items} demo tickets. Demo staff: demo-staff (sign in with the dev form).")
 
 
+@cli.command()
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+def worker(once: bool) -> None:
+    """Deliver the outbox: replies and acknowledgements to Slack and the forum, with retries."""
+    from helpdesk.logging import configure_logging
+    from helpdesk.worker import run_worker
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    stats = run_worker(settings, once=once)
+    if stats is not None:
+        click.echo(f"Outbox: {stats}.")
+
+
+@cli.group()
+def discourse() -> None:
+    """The Community Forum."""
+
+
+@discourse.command("sync")
+def discourse_sync() -> None:
+    """File forum posts that the webhooks missed, each exactly once."""
+    from helpdesk.channels.base import DeliveryError
+    from helpdesk.factory import Factory
+
+    settings = _settings()
+    with _session(settings) as session:
+        factory = Factory(session, settings)
+        try:
+            channel = factory.create_channel("discourse")
+            result = factory.create_inbound_service().sync_forum(channel, settings.discourse_sync_pages)
+        except (HelpdeskError, DeliveryError) as exc:
+            raise click.ClickException(getattr(exc, "message", str(exc))) from exc
+    click.echo(f"Forum sync: {result}.")
+
+
 @contextmanager
 def _progress(items: list, label: str) -> Iterator:  # type: ignore[type-arg]
     with click.progressbar(items, label=label, file=sys.stderr) as bar:

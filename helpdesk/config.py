@@ -124,7 +124,11 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         1.0, gt=0, description="How often an idle `helpdesk worker` looks for due deliveries."
     )
-    worker_batch_size: int = Field(20, ge=1, le=500, description="Deliveries a worker claims at a time.")
+    worker_batch_size: int = Field(
+        5, ge=1, le=100,
+        description="Deliveries a worker claims at a time. The lease must outlast a whole batch: keep "
+        "batch size × `HELPDESK_CHANNEL_TIMEOUT_SECONDS` below `HELPDESK_WORKER_LEASE_SECONDS`.",
+    )
 
     docs_dir: Path = Field(Path("var/docs/html"), description="Built documentation served at `/docs/`.")
     index_dir: Path = Field(Path("var/index"), description="Directory of the Whoosh search index.")

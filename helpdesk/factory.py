@@ -14,6 +14,7 @@ from helpdesk.tickets.services import TicketService
 if TYPE_CHECKING:
     from helpdesk.channels.base import Channel
     from helpdesk.tickets.inbound import InboundService
+    from helpdesk.tickets.outbox import OutboxService
 
 
 @dataclass
@@ -27,6 +28,11 @@ class Factory:
 
     def create_ticket_service(self) -> TicketService:
         return TicketService(self.session)
+
+    def create_outbox_service(self) -> OutboxService:
+        from helpdesk.tickets.outbox import OutboxService
+
+        return OutboxService(self.session)
 
     def create_inbound_service(self) -> InboundService:
         from helpdesk.tickets.inbound import InboundService

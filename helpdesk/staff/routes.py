@@ -95,3 +95,51 @@ def _update_form(ticket) -> UpdateForm:  # type: ignore[no-untyped-def]
         SelectChoice(handle.lower(), handle) for handle in sorted(p.handle for p in staff)
     ]
     return form
+
+
+# -- deliveries and people (Slack and forum integration) ---------------------------------------------
+
+
+@bp.get("/outbox")
+@staff_required
+def outbox() -> str:
+    """Deliveries to Slack and the forum that failed for good, with a button to send each again."""
+    service = get_factory().create_outbox_service()
+    return render_template("staff/outbox.html", dead=service.dead(), counts=service.counts())
+
+
+@bp.post("/outbox/<int:item_id>/retry")
+@staff_required
+def outbox_retry(item_id: int) -> Response:
+    try:
+        get_factory().create_outbox_service().retry(current_user(), item_id)
+    except HelpdeskError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"Delivery outbox-{item_id} will be sent again.", "success")
+    return redirect(url_for("staff.outbox"))
+
+
+@bp.get("/people")
+@staff_required
+def people() -> str:
+    """People, newest first, with their identities; two of them can be merged into one."""
+    query = select(Person).where(Person.merged_into_id.is_(None)).order_by(Person.id.desc()).limit(200)
+    return render_template("staff/people.html", people=list(get_session().scalars(query)))
+
+
+@bp.post("/people/merge")
+@staff_required
+def people_merge() -> Response:
+    try:
+        source_id, target_id = int(request.form.get("source_id", "")), int(request.form.get("target_id", ""))
+    except ValueError:
+        flash("Give the ids of both people.", "error")
+        return redirect(url_for("staff.people"))
+    try:
+        target = get_factory().create_account_service().merge(current_user(), source_id, target_id)
+    except HelpdeskError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"Person {source_id} was merged into {target.display_name} (person {target.id}).", "success")
+    return redirect(url_for("staff.people"))

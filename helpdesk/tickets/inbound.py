@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +26,7 @@ from helpdesk.accounts.services import AccountService
 from helpdesk.channels.base import InboundMessage
 from helpdesk.config import Settings
 from helpdesk.db import utcnow
+from helpdesk.exceptions import HelpdeskError
 from helpdesk.tickets.models import (
     Direction,
     InboundDelivery,
@@ -37,6 +38,9 @@ from helpdesk.tickets.models import (
     Visibility,
 )
 from helpdesk.tickets.services import BODY_MAX, REOPENED_BY_REQUESTER, SUBJECT_MAX
+
+if TYPE_CHECKING:
+    from helpdesk.channels.discourse import DiscourseChannel
 
 log = logging.getLogger("helpdesk.intake")
 
@@ -56,6 +60,20 @@ class Received:
     @property
     def ignored(self) -> bool:
         return self.ticket is None
+
+
+@dataclass
+class SyncResult:
+    """What ``helpdesk discourse sync`` did."""
+
+    filed: int = 0
+    joined: int = 0
+    already: int = 0
+    ignored: int = 0
+
+    def __str__(self) -> str:
+        return (f"{self.filed} tickets filed, {self.joined} replies added, {self.already} already stored, "
+                f"{self.ignored} ignored")
 
 
 class InboundService:
@@ -101,6 +119,35 @@ class InboundService:
             lines.append("Meanwhile, these knowledge-base articles may help:")
             lines.extend(f"• <{s['url']}|{s['title']}>" for s in suggestions)
         return "\n".join(lines)
+
+    def sync_forum(self, channel: DiscourseChannel, pages: int) -> SyncResult:
+        """File the forum posts the webhooks missed, oldest first, each exactly once.
+
+        Reads the latest posts (``/posts.json``, ``pages`` pages); posts already stored are skipped by
+        the same ledger keys the webhook uses, so running this next to live webhooks is safe.
+        """
+        result = SyncResult()
+        posts = {int(post["id"]): post for post in channel.recent_posts(pages) if "id" in post}
+        for post_id in sorted(posts):
+            try:
+                inbound = channel.message_from_post(posts[post_id])
+            except HelpdeskError as exc:
+                log.warning("forum post %s skipped: %s", post_id, exc.message)
+                result.ignored += 1
+                continue
+            if not isinstance(inbound, InboundMessage):
+                result.ignored += 1
+                continue
+            received = self.receive(inbound)
+            if received.duplicate:
+                result.already += 1
+            elif received.created:
+                result.filed += 1
+            elif received.message is not None:
+                result.joined += 1
+            else:
+                result.ignored += 1
+        return result
 
     def _receive_once(self, inbound: InboundMessage) -> Received:
         source = Source(inbound.channel)

@@ -1,0 +1,247 @@
+"""``helpdesk worker``: deliver the outbox (replies and acknowledgements) to Slack and the forum.
+
+How a delivery happens exactly once, as seen from outside
+----------------------------------------------------------
+1. **Claim.** A worker takes due items with a lease: ``locked_until = now + lease`` and
+   ``attempts + 1``, guarded by ``status = 'pending' AND (locked_until IS NULL OR locked_until < now)``.
+   On PostgreSQL the candidates are read with ``SELECT … FOR UPDATE SKIP LOCKED`` so workers never wait
+   on each other; on SQLite the claim runs under ``BEGIN IMMEDIATE``, which serialises writers. The claim
+   commits before any network call.
+2. **Post with a marker.** Each message carries the item's key invisibly: Slack message ``metadata``
+   (``event_type: helpdesk_reply``, ``event_payload.key``), or an HTML comment at the end of the forum
+   post's raw text (Discourse keeps raw, hides the comment).
+3. **Record.** The remote id (Slack ``ts``, forum post id) and ``delivered`` are committed.
+
+A crash between 2 and 3 leaves the item pending with an expired lease. Whoever claims it next sees
+that it was attempted before (``attempts > 1``, or a recorded error) and first *looks* for a message with
+its marker (``conversations.replies`` in the thread; ``/t/<topic>/posts.json`` by our API user). If one is
+there it records that id instead of posting again. The lease (default 120 s) is far longer than the HTTP
+timeout (default 10 s), so a live worker's request has always ended before another may take the item.
+
+Failures back off exponentially with jitter (``base * 2**(attempt-1)``, ±20 %, capped); a 429 waits
+for its ``Retry-After``. After ``worker_max_attempts`` the item is ``dead``; staff see it in the console
+and can send it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from helpdesk.channels.base import Channel, DeliveryError, PermanentDeliveryError, RateLimitedError
+from helpdesk.config import Settings
+from helpdesk.db import utcnow
+from helpdesk.tickets.models import Message, OutboxItem, OutboxStatus
+
+log = logging.getLogger("helpdesk.worker")
+
+
+@dataclass
+class Stats:
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.delivered} delivered, {self.retried} to retry, {self.dead} dead"
+
+
+def backoff_delay(settings: Settings, attempts: int, rng: Callable[[], float] = random.random) -> float:
+    """Seconds before the next attempt after ``attempts`` failed ones: exponential, ±20 % jitter, capped."""
+    base = settings.worker_backoff_base_seconds * 2 ** max(0, attempts - 1)
+    return min(settings.worker_backoff_cap_seconds, base * (0.8 + 0.4 * rng()))
+
+
+class OutboxWorker:
+    """Claims due outbox items, posts them through their channel, and records the outcome."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        settings: Settings,
+        channel_for: Callable[[str], Channel] | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        from helpdesk.factory import build_channel
+
+        self.session_factory = session_factory
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng
+        self._channels: dict[str, Channel] = {}
+        self._build = channel_for or (lambda name: build_channel(settings, name))
+        self.stopping = threading.Event()
+
+    def channel(self, name: str) -> Channel:
+        if name not in self._channels:
+            self._channels[name] = self._build(name)
+        return self._channels[name]
+
+    # -- loop ------------------------------------------------------------------------------------
+
+    def run_once(self) -> Stats:
+        """Deliver everything due now, then return (``helpdesk worker --once``)."""
+        stats = Stats()
+        while not self.stopping.is_set():
+            claimed = self.claim()
+            if not claimed:
+                break
+            for item_id in claimed:
+                self.deliver(item_id, stats)
+        return stats
+
+    def run_forever(self) -> None:
+        """Deliver until SIGTERM or SIGINT, polling every ``worker_poll_seconds`` when idle."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        log.info("worker started")
+        while not self.stopping.is_set():
+            stats = self.run_once()
+            if stats.delivered or stats.retried or stats.dead:
+                log.info("outbox: %s", stats)
+            self.stopping.wait(self.settings.worker_poll_seconds)
+        log.info("worker stopped")
+
+    # -- claim -----------------------------------------------------------------------------------
+
+    def claim(self) -> list[int]:
+        """Lease up to ``worker_batch_size`` due items; returns their ids (committed before returning)."""
+        session = self.session_factory()
+        try:
+            now = self.clock()
+            lease = now + timedelta(seconds=self.settings.worker_lease_seconds)
+            due = (OutboxItem.status == OutboxStatus.PENDING, OutboxItem.next_attempt_at <= now,
+                   or_(OutboxItem.locked_until.is_(None), OutboxItem.locked_until < now))
+            candidates = list(session.scalars(
+                select(OutboxItem.id).where(*due).order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+                .limit(self.settings.worker_batch_size).with_for_update(skip_locked=True)
+            ))
+            claimed = []
+            for item_id in candidates:
+                result = session.execute(
+                    update(OutboxItem).where(OutboxItem.id == item_id, *due)
+                    .values(locked_until=lease, attempts=OutboxItem.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount == 1:
+                    claimed.append(item_id)
+            session.commit()
+            return claimed
+        finally:
+            session.close()
+
+    # -- deliver ---------------------------------------------------------------------------------
+
+    def deliver(self, item_id: int, stats: Stats | None = None) -> None:
+        stats = stats if stats is not None else Stats()
+        session = self.session_factory()
+        try:
+            item = session.get(OutboxItem, item_id)
+            if item is None or item.status is not OutboxStatus.PENDING:
+                return
+            channel_name, payload = item.channel, dict(item.payload or {})
+            attempted_before = item.attempts > 1 or item.last_error is not None
+            session.rollback()  # no transaction stays open across the network call
+
+            key = f"outbox-{item_id}"
+            try:
+                channel = self.channel(channel_name)
+                thread = channel.thread_from_external(payload.get("external") or {})
+                remote_id = None
+                if attempted_before:
+                    remote_id = self._already_posted(channel, thread, key)
+                    if remote_id:
+                        log.info("outbox %s was posted before (%s); recording it", item_id, remote_id)
+                if not remote_id:
+                    remote_id = channel.reply(thread, str(payload.get("text") or ""), idempotency_key=key)
+            except RateLimitedError as exc:
+                delay = exc.retry_after if exc.retry_after is not None else self._backoff(session, item_id)
+                self._failed(session, item_id, exc, delay, stats)
+            except PermanentDeliveryError as exc:
+                self._failed(session, item_id, exc, None, stats, permanent=True)
+            except DeliveryError as exc:
+                self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
+            except Exception as exc:  # noqa: BLE001 - an unknown channel or a bug: keep the item, retry later
+                log.exception("outbox %s: unexpected error", item_id)
+                self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
+            else:
+                self._delivered(session, item_id, remote_id or "", stats)
+        finally:
+            session.close()
+
+    def _already_posted(self, channel: Channel, thread: Any, key: str) -> str | None:
+        try:
+            return channel.find_reply(thread, key)
+        except PermanentDeliveryError as exc:
+            # The lookup itself is impossible here (e.g. a direct message we cannot list): post.
+            log.warning("cannot check for an earlier post (%s); posting", exc)
+            return None
+
+    def _backoff(self, session: Session, item_id: int) -> float:
+        attempts = session.scalar(select(OutboxItem.attempts).where(OutboxItem.id == item_id)) or 1
+        session.rollback()
+        return backoff_delay(self.settings, attempts, self.rng)
+
+    def _delivered(self, session: Session, item_id: int, remote_id: str, stats: Stats) -> None:
+        now = self.clock()
+        item = session.get(OutboxItem, item_id)
+        if item is None or item.status is not OutboxStatus.PENDING:  # pragma: no cover - staff changed it
+            session.rollback()
+            return
+        item.status, item.remote_id, item.delivered_at, item.locked_until = (
+            OutboxStatus.DELIVERED, remote_id[:255], now, None)
+        if item.message_id and remote_id:
+            message = session.get(Message, item.message_id)
+            if message is not None and not message.external_id:
+                message.external_id = remote_id[:200]
+        session.commit()
+        stats.delivered += 1
+        log.info("outbox %s delivered to %s as %s", item_id, item.channel, remote_id)
+
+    def _failed(self, session: Session, item_id: int, exc: BaseException, delay: float | None, stats: Stats,
+                *, permanent: bool = False) -> None:
+        now = self.clock()
+        item = session.get(OutboxItem, item_id)
+        if item is None or item.status is not OutboxStatus.PENDING:  # pragma: no cover - staff changed it
+            session.rollback()
+            return
+        item.last_error = f"attempt {item.attempts}: {exc}"[:2000]
+        item.locked_until = None
+        if permanent or delay is None or item.attempts >= self.settings.worker_max_attempts:
+            item.status = OutboxStatus.DEAD
+            stats.dead += 1
+            log.error("outbox %s is dead after %s attempts: %s", item_id, item.attempts, exc)
+        else:
+            item.next_attempt_at = now + timedelta(seconds=delay)
+            stats.retried += 1
+            log.warning("outbox %s failed (attempt %s), retrying in %.1fs: %s", item_id, item.attempts, delay, exc)
+        stats.errors.append(str(exc))
+        session.commit()
+
+
+def run_worker(settings: Settings, *, once: bool = False) -> Stats | None:
+    """Entry point of ``helpdesk worker``."""
+    from helpdesk.db import make_engine, make_session_factory
+
+    engine = make_engine(settings.database_url)
+    try:
+        worker = OutboxWorker(make_session_factory(engine), settings)
+        if once:
+            return worker.run_once()
+        worker.run_forever()
+        return None
+    finally:
+        engine.dispose()
+
