@@ -240,18 +240,13 @@ class InboundService:
 
 def suggestion_lines(settings: Settings, text: str, limit: int = 3) -> list[dict[str, Any]]:
     """The best knowledge-base matches for ``text`` as ``{"title", "url"}``; empty when search is unavailable."""
+    from helpdesk.search.services import QUERY_MAX, SearchService
+
     try:
-        from helpdesk.search.services import SearchService  # type: ignore[import-not-found]
-    except ImportError:
-        return []
-    try:
-        hits = SearchService(settings).query(text, limit=limit)
+        hits = SearchService(settings.index_dir).query(" ".join(text.split())[:QUERY_MAX], limit=limit)
     except Exception as exc:  # noqa: BLE001 - suggestions are a courtesy; filing must not fail for them
         log.warning("knowledge-base search failed: %s", exc)
         return []
-    results = []
-    for hit in hits:
-        get = hit.get if isinstance(hit, dict) else lambda name, h=hit: getattr(h, name, None)
-        if get("title") and get("url"):
-            results.append({"title": str(get("title")), "url": str(get("url"))})
-    return results
+    base = settings.public_url.rstrip("/")
+    return [{"title": hit.title, "url": hit.url if "://" in hit.url else f"{base}/{hit.url.lstrip('/')}"}
+            for hit in hits]

@@ -288,6 +288,18 @@ class TestSlashCommand:
         assert f"#{ticket.id}" in again.get_json()["text"]
         assert count(db_session, Ticket) == 1
 
+    def test_answer_lists_knowledge_base_matches(self, client: FlaskClient, settings) -> None:  # type: ignore[no-untyped-def]
+        from helpdesk.search.documents import Document
+        from helpdesk.search.services import SearchService
+
+        SearchService(settings.index_dir).rebuild([
+            Document("kb", "/kb/butler-collections/", "Finding Butler collections",
+                     "Use butler query-collections to list the collections of the DP0.2 repository."),
+            Document("kb", "/kb/tap/", "Querying with TAP", "ADQL queries through the TAP service."),
+        ])
+        answer = send(client, COMMANDS, self.command("Butler collections missing"), form=True).get_json()
+        assert "<https://help.test/kb/butler-collections/|Finding Butler collections>" in answer["text"]
+
     def test_without_text_opens_the_form(self, client: FlaskClient, db_session: Session,
                                          fake_slack: FakeSlack) -> None:
         response = send(client, COMMANDS, self.command(""), form=True)
