@@ -26,11 +26,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
 
-## make run: migrate, load the queues, build the docs and the search index, and serve on http://$(HOST):$(PORT)
+## make run: migrate, load the queues and the programme, build the docs and the search index, and serve on http://$(HOST):$(PORT)
 run: install
 	@mkdir -p var
 	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(BIN)/helpdesk db upgrade
 	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(BIN)/helpdesk queues load
+	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(BIN)/helpdesk programs load
 	$(BIN)/sphinx-build $(SPHINX_FLAGS) -b html . $(DOCS_OUT)
 	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(BIN)/helpdesk kb index --docs-dir $(DOCS_OUT)
 	HELPDESK_ENV=$${HELPDESK_ENV:-development} exec $(BIN)/helpdesk serve --host $(HOST) --port $(PORT)

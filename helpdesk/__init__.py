@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from helpdesk.api.routes import bp as api_bp
     from helpdesk.api.routes import openapi as api_openapi
     from helpdesk.channels.routes import bp as integrations_bp
+    from helpdesk.programs.routes import bp as programs_bp
     from helpdesk.staff.routes import bp as staff_bp
     from helpdesk.tickets.routes import bp as tickets_bp
 
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(tickets_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(programs_bp)
     app.register_blueprint(integrations_bp)
     app.add_url_rule("/openapi.json", "openapi", api_openapi)
     return app

@@ -3,6 +3,7 @@
 from helpdesk.accounts.models import ApiToken, Identity, Person, Provider, Role
 from helpdesk.audit import AuditEvent
 from helpdesk.db import Base
+from helpdesk.programs.models import Application, ApplicationStatus, Pool, Program
 from helpdesk.tickets.models import (
     Direction,
     InboundDelivery,
@@ -18,6 +19,7 @@ from helpdesk.tickets.models import (
 )
 
 __all__ = [
+    "Application", "ApplicationStatus", "Pool", "Program",
     "ApiToken", "AuditEvent", "Base", "Direction", "Identity", "InboundDelivery", "Message", "OutboxItem",
     "OutboxStatus", "Person", "Priority", "Provider", "Queue", "Role", "Source", "Status", "Ticket", "Visibility",
 ]

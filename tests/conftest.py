@@ -21,6 +21,7 @@ from helpdesk import create_app
 from helpdesk.accounts.models import Person, Role
 from helpdesk.accounts.services import AccountService
 from helpdesk.config import Settings
+from helpdesk.programs.services import ProgramService, load_program_config
 from helpdesk.tickets.queues import load_queue_config, sync_queues
 from tests.support.database import SERVER_URL as POSTGRES_URL
 from tests.support.database import create_sqlite_schema, empty_postgres, postgres_url
@@ -86,6 +87,7 @@ def app(settings: Settings) -> Iterator[Flask]:
     with app.app_context():
         session = app.extensions["helpdesk"].session_factory()
         sync_queues(session, load_queue_config())
+        ProgramService(session).sync(load_program_config())
         session.close()
     yield app
     app.extensions["helpdesk"].engine.dispose()
@@ -174,6 +176,7 @@ def live_server(make_settings: Callable[..., Settings], built_docs: Path) -> Ite
     app = create_app(make_settings())
     session = app.extensions["helpdesk"].session_factory()
     sync_queues(session, load_queue_config())
+    ProgramService(session).sync(load_program_config())
     session.close()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpdesk.api.schemas import ReplyCreate, TicketCreate, TicketUpdate
+from helpdesk.api.schemas import ProgramUpdate, ReplyCreate, TicketCreate, TicketUpdate
 from helpdesk.tickets.models import Direction, Priority, Source, Status, Visibility
 
 
@@ -89,6 +89,8 @@ def build_openapi() -> dict[str, Any]:
         },
     }
     ticket_id = {"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    slug = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "The programme, for example `dp0`."}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -181,6 +183,25 @@ def build_openapi() -> dict[str, Any]:
                     },
                 },
             },
+            "/programs/{slug}": {
+                "get": {
+                    "summary": "Seats of a delegate programme",
+                    "description": "`pending` seats are held while staff check data rights; `active` ones are "
+                                   "confirmed; `waitlisted` people wait in the order they applied.",
+                    "parameters": [slug],
+                    "responses": {"200": _json(_ref("Program"), "The programme's counts."), **_errors(401, 404)},
+                },
+                "patch": {
+                    "summary": "Change the cap (admins)",
+                    "description": "Raising the cap promotes people from the head of the waitlist at once, in "
+                                   "order. Lowering it removes nobody.",
+                    "parameters": [slug],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": _ref("ProgramUpdate")}}},
+                    "responses": {"200": _json(_ref("Program"), "The counts after the change."),
+                                  **_errors(400, 401, 403, 404, 415, 422)},
+                },
+            },
             "/queues": {
                 "get": {
                     "summary": "Queues with open counts and the oldest open ticket",
@@ -202,7 +223,12 @@ def build_openapi() -> dict[str, Any]:
                                              "snippet": {"type": "string"}}},
                 "Ticket": ticket, "Message": message, "Person": person, "Queue": queue, "Error": error,
                 "TicketCreate": _schema(TicketCreate), "ReplyCreate": _schema(ReplyCreate),
-                "TicketUpdate": _schema(TicketUpdate),
+                "TicketUpdate": _schema(TicketUpdate), "ProgramUpdate": _schema(ProgramUpdate),
+                "Program": {"type": "object", "required": ["slug", "cap", "active", "pending", "waitlisted"],
+                            "properties": {"slug": {"type": "string"}, "name": {"type": "string"},
+                                           "cap": {"type": "integer"}, "reserved": {"type": "integer"},
+                                           "active": {"type": "integer"}, "pending": {"type": "integer"},
+                                           "waitlisted": {"type": "integer"}}},
             },
         },
     }

@@ -9,8 +9,16 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 
 from helpdesk.api.openapi import build_openapi
-from helpdesk.api.schemas import ReplyCreate, TicketCreate, TicketUpdate, message_json, ticket_json
+from helpdesk.api.schemas import (
+    ProgramUpdate,
+    ReplyCreate,
+    TicketCreate,
+    TicketUpdate,
+    message_json,
+    ticket_json,
+)
 from helpdesk.exceptions import AuthenticationRequiredError, HelpdeskError, InvalidInputError
+from helpdesk.programs.services import ProgramService
 from helpdesk.search.services import SearchService
 from helpdesk.tickets.models import Source, Status
 from helpdesk.tickets.services import DeliveryKey
@@ -171,6 +179,20 @@ def kb_search() -> ResponseReturnValue:
         raise InvalidInputError("limit must be a whole number.") from exc
     hits = SearchService(get_settings().index_dir).query(request.args.get("q", ""), limit)
     return jsonify([hit.to_dict() for hit in hits])
+
+
+@bp.get("/programs/<slug>")
+def get_program(slug: str) -> ResponseReturnValue:
+    """Seats of a delegate programme: cap, active, pending (held while data rights are checked), waitlisted."""
+    return jsonify(ProgramService(get_factory().session).counts(slug).to_dict())
+
+
+@bp.patch("/programs/<slug>")
+def update_program(slug: str) -> ResponseReturnValue:
+    """Admins change the cap (and the reserved seats); raising it promotes from the waitlist at once, in order."""
+    data = _parse(ProgramUpdate)
+    counts = ProgramService(get_factory().session).set_cap(current_user(), slug, data.cap, data.reserved)
+    return jsonify(counts.to_dict())
 
 
 def openapi() -> ResponseReturnValue:

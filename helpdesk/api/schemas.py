@@ -47,6 +47,11 @@ class TicketUpdate(_Strict):
         return self
 
 
+class ProgramUpdate(_Strict):
+    cap: int = Field(ge=0, le=1_000_000, description="Seats in all, held or active.")
+    reserved: int | None = Field(None, ge=0, description="Seats of the cap kept for staff to assign by hand.")
+
+
 def person_json(person: Any) -> dict[str, Any] | None:
     if person is None:
         return None

@@ -259,7 +259,8 @@ def test_queues_endpoint(client: FlaskClient, staff_token: str) -> None:
 def test_openapi_describes_the_api(client: FlaskClient) -> None:
     spec = client.get("/openapi.json").get_json()
     assert spec["openapi"].startswith("3.1")
-    assert set(spec["paths"]) == {"/tickets", "/tickets/{ticket_id}", "/tickets/{ticket_id}/replies", "/queues"}
+    assert set(spec["paths"]) == {"/tickets", "/tickets/{ticket_id}", "/tickets/{ticket_id}/replies", "/queues",
+                                  "/kb/search", "/programs/{slug}"}
     assert spec["components"]["schemas"]["TicketCreate"]["additionalProperties"] is False
 
 

@@ -1,0 +1,1 @@
+"""Delegate sign-up: programmes with seat caps, reserved seats, data-rights checks, a waitlist and a roster."""
