@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from helpdesk import audit
 from helpdesk.accounts.models import ApiToken, Identity, Person, Provider, Role
@@ -106,7 +106,13 @@ class AccountService:
         someone who signed in with GitHub and asks in Slack is one person with two identities.
         Called inside the intake's transaction, which commits.
         """
-        person = self.find_by_identity(provider, external_id)
+        # One query on the hot path (every Slack message): the person through the identity, identities
+        # not loaded unless asked for.
+        person = self.session.scalar(
+            select(Person).join(Identity, Identity.person_id == Person.id)
+            .where(Identity.provider == provider, Identity.external_id == external_id)
+            .options(lazyload(Person.identities))
+        )
         if person is not None:
             return self._survivor(person)
         email = email.strip().lower() if email else None
@@ -124,12 +130,20 @@ class AccountService:
             audit.record(self.session, "identity.joined", actor_id=None, person_id=match.id,
                          provider=provider.value, reason="verified email")
             return match
-        person = self._create_with_identity(
-            provider, external_id, username=username, display_name=display_name or username or external_id,
-            email=email,
-        )
-        if email and email_verified:
-            person.email_verified = True
+        person = Person(display_name=(display_name or username or external_id)[:200], email=email,
+                        email_verified=bool(email and email_verified), role=Role.USER)
+        person.identities.append(Identity(provider=provider, external_id=external_id, username=username))
+        try:
+            # Added inside the savepoint, so that a lost race expunges the new rows with it.
+            with self.session.begin_nested():
+                self.session.add(person)
+                self.session.flush()
+        except IntegrityError:
+            # Another delivery created this identity at the same moment (it waited for that one to commit).
+            existing = self.find_by_identity(provider, external_id)
+            if existing is None:  # pragma: no cover - the constraint that fired guarantees a row
+                raise
+            return self._survivor(existing)
         audit.record(self.session, "person.created", actor_id=None, person_id=person.id, provider=provider.value)
         return person
 

@@ -90,6 +90,9 @@ class InboundMessage:
     message_id: str
     starts_ticket: bool = True
     thread_key: str | None = None
+    #: The message is the first of its thread (a new Slack message, a topic's first post), so the
+    #: intake need not look for the thread's ticket; a racing filer is caught by the unique thread key.
+    opens_thread: bool = False
     subject: str | None = None
     external: Mapping[str, Any] = field(default_factory=dict)
 

@@ -188,7 +188,7 @@ class SlackChannel(Channel):
             author=Author(external_id=user),
             thread=ThreadRef(self.name, channel, root),
             text=text, message_id=ts, starts_ticket=starts, thread_key=f"{channel}:{root}",
-            subject=subject_from(text), external=external,
+            opens_thread=root == ts, subject=subject_from(text), external=external,
         )
 
     def _parse_command(self, form: dict[str, str]) -> Any:

@@ -1,11 +1,12 @@
 """Intake from Slack and the forum: exactly one ticket per question, later messages join it.
 
 Idempotency rests on the inbound ledger (:class:`~helpdesk.tickets.models.InboundDelivery`, unique on
-``(source, external_id)``). Every key of a message (Slack: ``msg:<channel>:<ts>`` and
-``event:<event id>``; forum: ``post:<post id>``) is inserted *first*, in the same transaction that
-stores the ticket or message. A retry, a mention's twin ``message`` event, or a webhook racing the sync
-poll then hits the unique constraint (on PostgreSQL the second insert waits for the first transaction
-and fails when it commits; on SQLite writers queue behind ``BEGIN IMMEDIATE``) and stores nothing.
+``(source, external_id)``) and on the ticket's unique ``(source, thread_key)``. Every key of a message
+(Slack: ``msg:<channel>:<ts>`` and ``event:<event id>``; forum: ``post:<post id>``) is inserted in the
+same transaction that stores the ticket or message. A retry, a mention's twin ``message`` event, or a
+webhook racing the sync poll then hits a unique constraint (on PostgreSQL the second insert waits for
+the first transaction and fails when it commits; on SQLite writers queue behind ``BEGIN IMMEDIATE``),
+the whole transaction rolls back, and the earlier delivery is reported instead: nothing new is stored.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from helpdesk import audit
 from helpdesk.accounts.models import Provider
 from helpdesk.accounts.services import AccountService
+from helpdesk.audit import AuditEvent
 from helpdesk.channels.base import InboundMessage
 from helpdesk.config import Settings
 from helpdesk.db import utcnow
@@ -32,6 +33,7 @@ from helpdesk.tickets.models import (
     InboundDelivery,
     Message,
     OutboxItem,
+    OutboxStatus,
     Source,
     Status,
     Ticket,
@@ -152,16 +154,11 @@ class InboundService:
     def _receive_once(self, inbound: InboundMessage) -> Received:
         source = Source(inbound.channel)
         now = self.clock()
-        ledger = [InboundDelivery(source=source.value, external_id=key[:255], received_at=now)
-                  for key in inbound.delivery_ids]
-        # Claim the delivery keys before anything else: a concurrent duplicate waits here and fails.
-        self.session.add_all(ledger)
-        self.session.flush()
-
-        ticket = self._thread_ticket(source, inbound.thread_key) if inbound.thread_key else None
-        if ticket is None and not inbound.starts_ticket:
-            self.session.rollback()
-            return Received(None)
+        ticket = None
+        if inbound.thread_key and not inbound.opens_thread:
+            ticket = self._thread_ticket(source, inbound.thread_key)
+            if ticket is None and not inbound.starts_ticket:
+                return Received(None)  # a reply in a thread that is no ticket
         accounts = AccountService(self.session, clock=self.clock)
         author = inbound.author
         person = accounts.resolve_identity(
@@ -177,14 +174,14 @@ class InboundService:
                 created_at=now, updated_at=now,
             )
             self.session.add(ticket)
+            # A concurrent filer of the same thread waits here on the unique thread key, then fails.
             self.session.flush()
-            for row in ledger:
-                row.ticket_id = ticket.id
-            audit.record(self.session, "ticket.filed", actor_id=person.id, ticket_id=ticket.id,
-                         source=source.value, external_id=inbound.message_id)
+            self._record(inbound, source, now, ticket.id, None)
+            self._audit("ticket.filed", person.id, ticket.id, now, source=source.value,
+                        external_id=inbound.message_id)
             if self.settings.channel_acknowledge:
                 self._enqueue(ticket, "ack", f"ack:{ticket.id}", self._ack_text(ticket))
-            self.session.commit()
+            self.session.commit()  # the delivery keys' unique constraint turns a duplicate into a rollback
             return Received(ticket, created=True)
 
         message = Message(
@@ -197,15 +194,29 @@ class InboundService:
             ticket.status = Status.IN_PROGRESS
         ticket.updated_at = now
         self.session.flush()
-        for row in ledger:
-            row.ticket_id, row.message_id = ticket.id, message.id
-        audit.record(
-            self.session, "ticket.replied", actor_id=person.id, ticket_id=ticket.id, message_id=message.id,
-            visibility=Visibility.PUBLIC.value, source=source.value,
+        self._record(inbound, source, now, ticket.id, message.id)
+        self._audit(
+            "ticket.replied", person.id, ticket.id, now, message_id=message.id, visibility=Visibility.PUBLIC.value,
+            source=source.value,
             **({"status": [previous.value, ticket.status.value]} if ticket.status is not previous else {}),
         )
         self.session.commit()
         return Received(ticket, message)
+
+    def _record(self, inbound: InboundMessage, source: Source, now: datetime, ticket_id: int,
+                message_id: int | None) -> None:
+        """Add the delivery keys to the ledger; they commit (or collide) with what they describe."""
+        # Core inserts: this runs for every Slack message, and the ORM's unit of work costs more than the SQL.
+        self.session.execute(insert(InboundDelivery.__table__), [
+            {"source": source.value, "external_id": key[:255], "received_at": now, "ticket_id": ticket_id,
+             "message_id": message_id}
+            for key in inbound.delivery_ids
+        ])
+
+    def _audit(self, action: str, actor_id: int, ticket_id: int, now: datetime, **data: Any) -> None:
+        """The same row as :func:`helpdesk.audit.record`, inserted without the unit of work."""
+        self.session.execute(insert(AuditEvent.__table__).values(
+            action=action, actor_id=actor_id, ticket_id=ticket_id, data=data, created_at=now))
 
     def _previous(self, inbound: InboundMessage) -> Received | None:
         """The earlier delivery of ``inbound`` (by any of its keys), if there was one."""
@@ -225,9 +236,11 @@ class InboundService:
         return self.session.scalar(select(Ticket).where(Ticket.source == source, Ticket.thread_key == thread_key))
 
     def _enqueue(self, ticket: Ticket, kind: str, dedupe_key: str, text: str) -> None:
-        self.session.add(OutboxItem(
+        now = self.clock()
+        self.session.execute(insert(OutboxItem.__table__).values(
             dedupe_key=dedupe_key, channel=ticket.source.value, kind=kind, ticket_id=ticket.id,
-            payload={"external": ticket.external, "text": text}, next_attempt_at=self.clock(),
+            payload={"external": ticket.external, "text": text}, status=OutboxStatus.PENDING.value, attempts=0,
+            next_attempt_at=now, created_at=now,
         ))
 
     def _ack_text(self, ticket: Ticket) -> str:

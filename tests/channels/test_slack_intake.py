@@ -264,6 +264,14 @@ class TestConcurrency:
         assert count(db_session, Message) == 0
 
 
+    def test_a_new_person_asking_ten_things_at_once_is_one_person(self, app: Flask, db_session: Session) -> None:
+        requests = [signed_slack_request(message_event(f"question {i}", user="W777", event_id=f"EvP{i}",
+                                                       ts=f"1700000100.{i:06d}")) for i in range(10)]
+        assert deliver_concurrently(app, requests) == [200] * 10
+        assert count(db_session, Ticket) == 10
+        assert count(db_session, Person) == 1
+
+
 class TestSlashCommand:
     def command(self, text: str, trigger: str = "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"):
         body = (load("slack/signature_docs_example.json")["body"])

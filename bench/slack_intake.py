@@ -1,0 +1,119 @@
+"""Signed Slack event intake (POST /integrations/slack/events) under gunicorn, against the bare baseline.
+
+Three runs, the same gunicorn settings for both apps:
+
+1. the baseline (bare Flask, one INSERT per request) at full speed;
+2. the helpdesk at full speed: every request a distinct, freshly signed ``event_callback`` for a message
+   in a support channel, so every one files a ticket (plus its acknowledgement in the outbox);
+3. the helpdesk at half of the peak it reached in 2, paced (latency counted from the scheduled send
+   time), for the p99 acknowledgement time.
+
+Then it counts the tickets: every acknowledged event must be stored.
+Targets (issue 4): ratio ≥ 0.5, p99 < 100 ms at half of peak, acknowledged == stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import time
+import uuid
+
+from bench.harness import (
+    GUNICORN_THREADS,
+    GUNICORN_WORKERS,
+    Request,
+    bench_database,
+    count_rows,
+    gunicorn,
+    helpdesk_cli,
+    helpdesk_env,
+    json_request,
+    progress,
+    report,
+    run_load,
+)
+
+TOTAL = int(os.environ.get("BENCH_REQUESTS", "2000"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+PACED_SECONDS = float(os.environ.get("BENCH_PACED_SECONDS", "10"))
+WARMUP = 100
+SECRET = "bench-slack-signing-secret"  # noqa: S105 - a throwaway secret for the benchmark
+CHANNEL = "C0SUPPORT"
+TEXT = "My TAP query on dp02_dc2_catalogs.Object with a 0.1 degree cone times out after 30 s. What limits apply?"
+
+
+def slack_event(run_id: str, index: int) -> Request:
+    """One distinct message event, signed now (Slack's v0 scheme) so it is inside the five-minute window."""
+    ts = f"{1_700_000_000 + index}.{index % 1_000_000:06d}"
+    payload = {
+        "token": "bench", "team_id": "T0BENCH", "api_app_id": "A0BENCH", "type": "event_callback",
+        "event_id": f"Ev{run_id}{index:08d}", "event_time": int(time.time()), "authed_users": ["U0BENCH"],
+        "event": {"type": "message", "channel": CHANNEL, "channel_type": "channel", "user": f"U{index % 500:05d}",
+                  "text": TEXT, "ts": ts, "event_ts": ts, "team": "T0BENCH",
+                  "client_msg_id": str(uuid.UUID(int=index))},
+    }
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    stamp = str(int(time.time()))
+    signature = "v0=" + hmac.new(SECRET.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
+    return "POST", "/integrations/slack/events", body, {
+        "Content-Type": "application/json", "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature,
+    }
+
+
+def main() -> dict[str, float]:
+    body = TEXT * 2
+
+    with bench_database("helpdesk_bench_slack_baseline") as url:
+        progress("baseline: bare Flask endpoint storing one row per request")
+        with gunicorn("bench.baseline_app:create_app()", helpdesk_env(url)) as server:
+            make = lambda i: json_request("/store", {"subject": f"event {i}", "body": body})  # noqa: E731
+            run_load(server.url, make, total=WARMUP, concurrency=CONCURRENCY)
+            baseline = run_load(server.url, make, total=TOTAL, concurrency=CONCURRENCY)
+
+    with bench_database("helpdesk_bench_slack") as url:
+        env = helpdesk_env(url, HELPDESK_SLACK_SIGNING_SECRET=SECRET, HELPDESK_SLACK_CHANNEL_IDS=CHANNEL)
+        helpdesk_cli(env, "db", "upgrade")
+        helpdesk_cli(env, "queues", "load")
+        run_id = uuid.uuid4().hex[:6]
+        offset = 0
+
+        def batch(start: int):  # type: ignore[no-untyped-def]
+            return lambda i: slack_event(run_id, start + i)
+
+        with gunicorn("helpdesk:create_app()", env) as server:
+            progress("helpdesk: signed Slack events at full speed")
+            warm = run_load(server.url, batch(offset), total=WARMUP, concurrency=CONCURRENCY)
+            offset += WARMUP
+            peak = run_load(server.url, batch(offset), total=TOTAL, concurrency=CONCURRENCY)
+            offset += TOTAL
+            rate = max(1.0, peak.throughput / 2)
+            paced_total = max(50, int(rate * PACED_SECONDS))
+            progress(f"helpdesk: paced at half of peak ({rate:.0f} events/s for {paced_total} events)")
+            paced = run_load(server.url, batch(offset), total=paced_total, concurrency=CONCURRENCY * 2, rate=rate)
+            offset += paced_total
+        acknowledged = warm.acknowledged + peak.acknowledged + paced.acknowledged
+        stored = count_rows(url, "ticket")
+        ledger = count_rows(url, "inbound_delivery")
+
+    ratio = peak.throughput / baseline.throughput if baseline.throughput else 0.0
+    verdict = lambda ok: "ok" if ok else "MISSED"  # noqa: E731
+    report("Signed Slack event intake vs bare Flask + one INSERT", [
+        ("database", url.split(":")[0]),
+        ("gunicorn", f"{GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads (gthread), same for both"),
+        ("requests / concurrency", f"{TOTAL} / {CONCURRENCY}"),
+        ("baseline throughput", f"{baseline.throughput:8.1f} req/s  p50 {baseline.p50:6.1f} ms  p99 {baseline.p99:6.1f} ms"),
+        ("helpdesk peak throughput", f"{peak.throughput:8.1f} ev/s   p50 {peak.p50:6.1f} ms  p99 {peak.p99:6.1f} ms"),
+        ("ratio helpdesk/baseline", f"{ratio:.2f}  (target >= 0.50: {verdict(ratio >= 0.5)})"),
+        ("paced at half of peak", f"{rate:8.1f} ev/s   p50 {paced.p50:6.1f} ms  p99 {paced.p99:6.1f} ms"
+                                  f"  (target p99 < 100 ms: {verdict(paced.p99 < 100)})"),
+        ("acknowledged / stored", f"{acknowledged}/{stored}  errors {warm.errors + peak.errors + paced.errors}"
+                                  f"  ledger rows {ledger}  ({verdict(stored >= acknowledged)})"),
+    ])
+    return {"ratio": ratio, "p99_ms": paced.p99, "acknowledged": acknowledged, "stored": stored}
+
+
+if __name__ == "__main__":
+    main()
