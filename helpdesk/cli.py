@@ -220,9 +220,8 @@ def _redacted(url: str) -> str:
 
 
 # Command groups that live with their domain.
-from helpdesk.search.cli import kb as _kb_commands  # noqa: E402 - after `cli` exists
-
 from helpdesk.programs.cli import programs as _program_commands  # noqa: E402
+from helpdesk.search.cli import kb as _kb_commands  # noqa: E402 - after `cli` exists
 
 cli.add_command(_kb_commands)
 cli.add_command(_program_commands)
