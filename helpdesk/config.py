@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         description="Comma-separated ids of the Slack support channels whose messages become tickets.",
     )
 
+    slack_profile_lookup: bool = Field(
+        True,
+        description="Look up each new Slack user's name and verified email (users.info, in the worker); a verified "
+        "email already known from another sign-in joins the two into one person.",
+    )
+
     discourse_url: str | None = Field(None, description="Base URL of the Community Forum, without a trailing slash.")
     discourse_api_key: SecretStr | None = Field(None, description="API key of the forum account that replies.")
     discourse_api_username: str | None = Field(None, description="Username of the forum account that replies.")

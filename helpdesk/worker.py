@@ -151,11 +151,14 @@ class OutboxWorker:
             item = session.get(OutboxItem, item_id)
             if item is None or item.status is not OutboxStatus.PENDING:
                 return
-            channel_name, payload = item.channel, dict(item.payload or {})
+            channel_name, kind, payload = item.channel, item.kind, dict(item.payload or {})
             attempted_before = item.attempts > 1 or item.last_error is not None
             session.rollback()  # no transaction stays open across the network call
 
             key = f"outbox-{item_id}"
+            if kind == "profile":
+                self._profile(session, item_id, channel_name, payload, stats)
+                return
             try:
                 channel = self.channel(channel_name)
                 thread = channel.thread_from_external(payload.get("external") or {})
@@ -180,6 +183,32 @@ class OutboxWorker:
                 self._delivered(session, item_id, remote_id or "", stats)
         finally:
             session.close()
+
+    def _profile(self, session: Session, item_id: int, channel_name: str, payload: dict[str, Any],
+                 stats: Stats) -> None:
+        """Look up a channel user's name and verified email; the same email may join two people."""
+        from helpdesk.accounts.models import Provider
+        from helpdesk.accounts.services import AccountService
+
+        user = str(payload.get("user") or "")
+        try:
+            author = self.channel(channel_name).profile(user)
+        except RateLimitedError as exc:
+            delay = exc.retry_after if exc.retry_after is not None else self._backoff(session, item_id)
+            self._failed(session, item_id, exc, delay, stats)
+            return
+        except PermanentDeliveryError as exc:
+            self._failed(session, item_id, exc, None, stats, permanent=True)
+            return
+        except Exception as exc:  # noqa: BLE001 - outages and surprises: retry later
+            self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
+            return
+        if author is not None:
+            AccountService(session, clock=self.clock).apply_profile(
+                Provider(channel_name), user, display_name=author.display_name, email=author.email,
+                email_verified=author.email_verified,
+            )
+        self._delivered(session, item_id, user, stats)
 
     def _already_posted(self, channel: Channel, thread: Any, key: str) -> str | None:
         try:

@@ -106,6 +106,14 @@ class AccountService:
         someone who signed in with GitHub and asks in Slack is one person with two identities.
         Called inside the intake's transaction, which commits.
         """
+        return self.identify(provider, external_id, username=username, display_name=display_name, email=email,
+                             email_verified=email_verified)[0]
+
+    def identify(
+        self, provider: Provider, external_id: str, *, username: str | None = None,
+        display_name: str | None = None, email: str | None = None, email_verified: bool = False,
+    ) -> tuple[Person, bool]:
+        """Like :meth:`resolve_identity`, and whether a new person was created for the identity."""
         # One query on the hot path (every Slack message): the person through the identity, identities
         # not loaded unless asked for.
         person = self.session.scalar(
@@ -114,7 +122,7 @@ class AccountService:
             .options(lazyload(Person.identities))
         )
         if person is not None:
-            return self._survivor(person)
+            return self._survivor(person), False
         email = email.strip().lower() if email else None
         if email and email_verified and (match := self._verified_email_owner(email)) is not None:
             identity = Identity(provider=provider, external_id=external_id, username=username)
@@ -126,10 +134,10 @@ class AccountService:
                 existing = self.find_by_identity(provider, external_id)
                 if existing is None:  # pragma: no cover - the constraint that fired guarantees a row
                     raise
-                return self._survivor(existing)
+                return self._survivor(existing), False
             audit.record(self.session, "identity.joined", actor_id=None, person_id=match.id,
                          provider=provider.value, reason="verified email")
-            return match
+            return match, False
         person = Person(display_name=(display_name or username or external_id)[:200], email=email,
                         email_verified=bool(email and email_verified), role=Role.USER)
         person.identities.append(Identity(provider=provider, external_id=external_id, username=username))
@@ -143,8 +151,39 @@ class AccountService:
             existing = self.find_by_identity(provider, external_id)
             if existing is None:  # pragma: no cover - the constraint that fired guarantees a row
                 raise
-            return self._survivor(existing)
+            return self._survivor(existing), False
         audit.record(self.session, "person.created", actor_id=None, person_id=person.id, provider=provider.value)
+        return person, True
+
+    def apply_profile(
+        self, provider: Provider, external_id: str, *, display_name: str | None = None,
+        email: str | None = None, email_verified: bool = False,
+    ) -> Person:
+        """Fill in a channel identity's name and email (looked up later by the worker), then commit.
+
+        When the email is verified and another person already owns it verified, this person is merged
+        into that one (audited as a merge by the system), so the two identities become one person.
+
+        Raises
+        ------
+        NotFoundError
+            No person has this identity.
+        """
+        person = self.find_by_identity(provider, external_id)
+        if person is None:
+            raise NotFoundError(f"No person with the {provider.value} identity {external_id}.")
+        person = self._survivor(person)
+        if display_name and person.display_name in (external_id, *(i.username for i in person.identities)):
+            person.display_name = display_name[:200]
+        email = email.strip().lower() if email else None
+        if email:
+            owner = self._verified_email_owner(email) if email_verified else None
+            if owner is not None and owner.id != person.id:
+                self.session.commit()
+                return self.merge(None, person.id, owner.id)
+            if not person.email:
+                person.email, person.email_verified = email, email_verified
+        self.session.commit()
         return person
 
     def _verified_email_owner(self, email: str) -> Person | None:

@@ -148,6 +148,10 @@ class Channel(ABC):
         """The remote id of a reply already posted with ``idempotency_key``, if any."""
         return None
 
+    def profile(self, external_id: str) -> Author | None:
+        """The name and email of one of the channel's users, when the channel can tell."""
+        return None
+
     def thread_from_external(self, external: Mapping[str, Any]) -> ThreadRef:
         """The thread a ticket's ``external`` data points at."""
         raise PermanentDeliveryError(f"The {self.name} channel has no thread to reply to.")

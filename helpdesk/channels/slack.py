@@ -271,6 +271,19 @@ class SlackChannel(Channel):
         except Exception as exc:  # noqa: BLE001 - reported to the person, never a 500
             raise DeliveryError(f"views.open failed: {exc}") from exc
 
+    def profile(self, external_id: str) -> Author | None:
+        """users.info: the display name and the email (Slack confirms emails, so it counts as verified)."""
+        user = (self._call(self.client.users_info, user=external_id).get("user") or {})
+        if not user or user.get("is_bot"):
+            return None
+        profile = user.get("profile") or {}
+        email = profile.get("email") or None
+        return Author(
+            external_id=external_id, username=user.get("name"),
+            display_name=profile.get("real_name") or profile.get("display_name") or user.get("real_name"),
+            email=email, email_verified=bool(email),
+        )
+
     def thread_from_external(self, external: Mapping[str, Any]) -> ThreadRef:
         channel = external.get("channel")
         if not channel:

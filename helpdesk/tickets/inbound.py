@@ -161,10 +161,16 @@ class InboundService:
                 return Received(None)  # a reply in a thread that is no ticket
         accounts = AccountService(self.session, clock=self.clock)
         author = inbound.author
-        person = accounts.resolve_identity(
+        person, new_person = accounts.identify(
             Provider(inbound.channel), author.external_id, username=author.username,
             display_name=author.display_name, email=author.email, email_verified=author.email_verified,
         )
+        if (new_person and source is Source.SLACK and author.email is None and self.settings.slack_profile_lookup
+                and self.settings.slack_bot_token):
+            # Slack events carry only the user id: the worker looks up the name and verified email
+            # (users.info), which may join this person to one we already know.
+            self._enqueue_raw("slack", "profile", f"profile:slack:{author.external_id}", None,
+                              {"user": author.external_id})
         body = inbound.text.strip()[:BODY_MAX] or "(no text)"
         if ticket is None:
             subject = (inbound.subject or body.splitlines()[0]).strip()[:SUBJECT_MAX] or "Question"
@@ -236,11 +242,15 @@ class InboundService:
         return self.session.scalar(select(Ticket).where(Ticket.source == source, Ticket.thread_key == thread_key))
 
     def _enqueue(self, ticket: Ticket, kind: str, dedupe_key: str, text: str) -> None:
+        self._enqueue_raw(ticket.source.value, kind, dedupe_key, ticket.id,
+                          {"external": ticket.external, "text": text})
+
+    def _enqueue_raw(self, channel: str, kind: str, dedupe_key: str, ticket_id: int | None,
+                     payload: dict[str, Any]) -> None:
         now = self.clock()
         self.session.execute(insert(OutboxItem.__table__).values(
-            dedupe_key=dedupe_key, channel=ticket.source.value, kind=kind, ticket_id=ticket.id,
-            payload={"external": ticket.external, "text": text}, status=OutboxStatus.PENDING.value, attempts=0,
-            next_attempt_at=now, created_at=now,
+            dedupe_key=dedupe_key, channel=channel, kind=kind, ticket_id=ticket_id, payload=payload,
+            status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=now, created_at=now,
         ))
 
     def _ack_text(self, ticket: Ticket) -> str:

@@ -50,6 +50,7 @@ def channel_overrides(slack_url: str, discourse_url: str) -> dict[str, object]:
         "slack_bot_token": "xoxb-test-token",
         "slack_api_url": slack_url,
         "slack_channel_ids": SUPPORT_CHANNEL,
+        "slack_profile_lookup": False,  # on in test_profiles.py
         "discourse_url": discourse_url,
         "discourse_api_key": "test-api-key",
         "discourse_api_username": "dp0-support-bot",

@@ -140,7 +140,16 @@ class FakeSlack(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self.messages: list[dict[str, Any]] = []
+        self.users: dict[str, dict[str, Any]] = {}
         self._ts = 1_700_000_000
+
+    def add_user(self, user_id: str, name: str, email: str | None = None, **extra: Any) -> None:
+        """A workspace member as users.info describes them."""
+        profile = {"real_name": name, "display_name": name.split()[0]}
+        if email:
+            profile["email"] = email
+        self.users[user_id] = {"id": user_id, "name": name.lower().replace(" ", "."), "real_name": name,
+                               "is_bot": False, "profile": profile, **extra}
 
     @property
     def api_url(self) -> str:
@@ -183,6 +192,11 @@ class FakeSlack(FakeServer):
             with self.lock:
                 found = [m for m in self.messages if m["channel"] == args.get("channel")]
             return 200, {"ok": True, "messages": list(reversed(found)), "has_more": False}
+        if method == "users.info":
+            user = self.users.get(str(args.get("user")))
+            if user is None:
+                return 200, {"ok": False, "error": "user_not_found"}
+            return 200, {"ok": True, "user": user}
         if method == "views.open":
             return 200, {"ok": True, "view": {"id": "V0FAKE", **(args.get("view") if isinstance(
                 args.get("view"), dict) else {})}}
