@@ -80,30 +80,25 @@ def login_required(view: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
-def staff_required(view: F) -> F:
-    """Like login_required, then 403 for anyone who is not staff."""
+def _role_required(allowed: Callable[[Person], bool], refusal: str) -> Callable[[F], F]:
+    """Like login_required, then 403 for a signed-in person whom ``allowed`` turns away."""
 
-    @functools.wraps(view)
-    @login_required
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        user = current_user()
-        if user is None or not user.is_staff:
-            raise PermissionDeniedError("This page is for support staff.")
-        return view(*args, **kwargs)
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None or not allowed(user):
+                raise PermissionDeniedError(refusal)
+            return view(*args, **kwargs)
 
-    return wrapped  # type: ignore[return-value]
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
 
 
-def admin_required(view: F) -> F:
-    @functools.wraps(view)
-    @login_required
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        user = current_user()
-        if user is None or not user.is_admin:
-            raise PermissionDeniedError("This needs an administrator.")
-        return view(*args, **kwargs)
-
-    return wrapped  # type: ignore[return-value]
+staff_required = _role_required(lambda person: person.is_staff, "This page is for support staff.")
+admin_required = _role_required(lambda person: person.is_admin, "This needs an administrator.")
 
 
 def public_rate_limit() -> str:
