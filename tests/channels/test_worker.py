@@ -200,6 +200,7 @@ class TestOutages:
         (item,) = items(db_session)
         assert item.status is OutboxStatus.DEAD and item.attempts == 3
         login("alice", "staff")
+        assert 'href="/staff/outbox"' in client.get("/staff/").get_data(as_text=True)
         page = client.get("/staff/outbox")
         assert page.status_code == 200 and f"outbox-{item.id}" in page.get_data(as_text=True)
         from tests.conftest import csrf_token_from
