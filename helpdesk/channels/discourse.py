@@ -119,7 +119,7 @@ class DiscourseChannel(Channel):
         if post.get("topic_archetype") == "private_message":
             return Ignored("private message")
         category = post.get("category_id")
-        if self.categories and category not in self.categories:
+        if self.categories and (not isinstance(category, int) or category not in self.categories):
             return Ignored(f"category {category!r} is not a support category")
         text = str(post.get("raw") or "").strip() or str(post.get("cooked") or "").strip() or "(no text)"
         title = str(post.get("topic_title") or "").strip() or f"Forum topic {topic_id}"

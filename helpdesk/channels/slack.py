@@ -159,7 +159,9 @@ class SlackChannel(Channel):
         event, event_id = payload.get("event"), payload.get("event_id")
         if not isinstance(event, dict) or not isinstance(event_id, str):
             raise InvalidRequestError("event_callback without an event or event_id.")
-        if event.get("bot_id") or event.get("subtype") not in NEW_MESSAGE_SUBTYPES:
+        subtype = event.get("subtype")
+        if event.get("bot_id") or not (subtype is None or isinstance(subtype, str)) \
+                or subtype not in NEW_MESSAGE_SUBTYPES:
             return Ignored("bot message, edit or other subtype")
         event_type = event.get("type")
         channel, ts, user = event.get("channel"), event.get("ts"), event.get("user")
@@ -179,7 +181,7 @@ class SlackChannel(Channel):
         else:
             return Ignored(f"event type {event_type!r}")
         root = thread_ts or ts
-        text = strip_mentions(event.get("text") or "") or "(no text)"
+        text = strip_mentions(_text(event.get("text"))) or "(no text)"
         external = {"channel": channel, "thread_ts": root, "ts": ts, "user": user,
                     "team": event.get("team") or payload.get("team_id")}
         return InboundMessage(
@@ -211,21 +213,22 @@ class SlackChannel(Channel):
 
     def _parse_interaction(self, payload: dict[str, Any]) -> Any:
         kind = payload.get("type")
-        user = (payload.get("user") or {}).get("id") if isinstance(payload.get("user"), dict) else None
+        user = _dict(payload.get("user")).get("id")
+        user = user if isinstance(user, str) else None
         if kind == "message_action" and payload.get("callback_id") == FILE_TICKET_CALLBACK:
-            message = payload.get("message") or {}
-            channel = (payload.get("channel") or {}).get("id")
+            message = _dict(payload.get("message"))
+            channel = _dict(payload.get("channel")).get("id")
             trigger_id, ts = payload.get("trigger_id"), message.get("ts") or payload.get("message_ts")
-            if not (trigger_id and channel and ts):
+            if not all(isinstance(v, str) and v for v in (trigger_id, channel, ts)):
                 raise InvalidRequestError("A message shortcut without trigger_id, channel or message.")
             meta = {
                 "origin": "shortcut", "channel": channel, "ts": ts, "thread_ts": message.get("thread_ts") or ts,
                 "user": message.get("user") or user, "filed_by": user,
-                "team_domain": (payload.get("team") or {}).get("domain"),
+                "team_domain": _dict(payload.get("team")).get("domain"),
             }
-            return ModalRequest(trigger_id, ticket_modal(meta, text=strip_mentions(message.get("text") or "")))
+            return ModalRequest(trigger_id, ticket_modal(meta, text=strip_mentions(_text(message.get("text")))))
         if kind == "view_submission":
-            view = payload.get("view") or {}
+            view = _dict(payload.get("view"))
             if view.get("callback_id") != FILE_TICKET_CALLBACK:
                 return Ignored(f"view {view.get('callback_id')!r}")
             return self._submission(view, user)
@@ -352,6 +355,14 @@ def ticket_modal(meta: Mapping[str, Any], *, text: str = "") -> dict[str, Any]:
              "element": body_input},
         ],
     }
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

@@ -156,27 +156,29 @@ class InboundService:
         now = self.clock()
         ticket = None
         if inbound.thread_key and not inbound.opens_thread:
-            ticket = self._thread_ticket(source, inbound.thread_key)
+            ticket = self._thread_ticket(source, _clean(inbound.thread_key)[:200])
             if ticket is None and not inbound.starts_ticket:
                 return Received(None)  # a reply in a thread that is no ticket
         accounts = AccountService(self.session, clock=self.clock)
         author = inbound.author
+        author_id = _clean(author.external_id)[:200]
         person, new_person = accounts.identify(
-            Provider(inbound.channel), author.external_id, username=author.username,
-            display_name=author.display_name, email=author.email, email_verified=author.email_verified,
+            Provider(inbound.channel), author_id,
+            username=_clean(author.username)[:200] or None, display_name=_clean(author.display_name)[:200] or None,
+            email=_clean(author.email)[:320] or None, email_verified=author.email_verified,
         )
         if (new_person and source is Source.SLACK and author.email is None and self.settings.slack_profile_lookup
                 and self.settings.slack_bot_token):
             # Slack events carry only the user id: the worker looks up the name and verified email
             # (users.info), which may join this person to one we already know.
-            self._enqueue_raw("slack", "profile", f"profile:slack:{author.external_id}", None,
-                              {"user": author.external_id})
-        body = inbound.text.strip()[:BODY_MAX] or "(no text)"
+            self._enqueue_raw("slack", "profile", f"profile:slack:{author_id}", None, {"user": author_id})
+        body = _clean(inbound.text)[:BODY_MAX] or "(no text)"
         if ticket is None:
-            subject = (inbound.subject or body.splitlines()[0]).strip()[:SUBJECT_MAX] or "Question"
+            subject = _clean(inbound.subject or body.splitlines()[0])[:SUBJECT_MAX] or "Question"
             ticket = Ticket(
                 subject=subject, body=body, source=source, requester_id=person.id, requester=person,
-                status=Status.NEW, external=dict(inbound.external), thread_key=inbound.thread_key,
+                status=Status.NEW, external=dict(inbound.external),
+                thread_key=_clean(inbound.thread_key)[:200] or None,
                 created_at=now, updated_at=now,
             )
             self.session.add(ticket)
@@ -192,7 +194,7 @@ class InboundService:
 
         message = Message(
             ticket=ticket, author_id=person.id, author=person, body=body, visibility=Visibility.PUBLIC,
-            direction=Direction.INBOUND, external_id=inbound.message_id[:200], created_at=now,
+            direction=Direction.INBOUND, external_id=_clean(inbound.message_id)[:200], created_at=now,
         )
         self.session.add(message)
         previous = ticket.status
@@ -214,7 +216,7 @@ class InboundService:
         """Add the delivery keys to the ledger; they commit (or collide) with what they describe."""
         # Core inserts: this runs for every Slack message, and the ORM's unit of work costs more than the SQL.
         self.session.execute(insert(InboundDelivery.__table__), [
-            {"source": source.value, "external_id": key[:255], "received_at": now, "ticket_id": ticket_id,
+            {"source": source.value, "external_id": _clean(key)[:255], "received_at": now, "ticket_id": ticket_id,
              "message_id": message_id}
             for key in inbound.delivery_ids
         ])
@@ -229,7 +231,7 @@ class InboundService:
         row = self.session.scalars(
             select(InboundDelivery).where(
                 InboundDelivery.source == inbound.channel,
-                InboundDelivery.external_id.in_([key[:255] for key in inbound.delivery_ids]),
+                InboundDelivery.external_id.in_([_clean(key)[:255] for key in inbound.delivery_ids]),
             ).order_by(InboundDelivery.id).limit(1)
         ).first()
         if row is None:
@@ -259,6 +261,11 @@ class InboundService:
             "in this topic" if ticket.source is Source.DISCOURSE else "here")
         return (f"Thanks! Your question is ticket #{ticket.id} in the DP0 Support Desk ({link}). "
                 f"Someone from the support team will answer {where}.")
+
+
+def _clean(value: str | None) -> str:
+    """Text fit for every database: stripped, without NUL characters (PostgreSQL refuses them)."""
+    return (value or "").replace("\x00", "").strip()
 
 
 def suggestion_lines(settings: Settings, text: str, limit: int = 3) -> list[dict[str, Any]]:
