@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from helpdesk.channels.base import Channel, DeliveryError, PermanentDeliveryError, RateLimitedError
 from helpdesk.config import Settings
 from helpdesk.db import utcnow
-from helpdesk.tickets.models import Message, OutboxItem, OutboxStatus
+from helpdesk.tickets.models import Message, OutboxItem, OutboxStatus, Ticket
 
 log = logging.getLogger("helpdesk.worker")
 
@@ -235,9 +235,25 @@ class OutboxWorker:
             message = session.get(Message, item.message_id)
             if message is not None and not message.external_id:
                 message.external_id = remote_id[:200]
+        if item.ticket_id and remote_id:
+            self._adopt_thread(session, item, remote_id)
         session.commit()
         stats.delivered += 1
         log.info("outbox %s delivered to %s as %s", item_id, item.channel, remote_id)
+
+    def _adopt_thread(self, session: Session, item: OutboxItem, remote_id: str) -> None:
+        """A ticket without a thread (filed by slash command) adopts the thread its first message started,
+        so later replies go there and the requester's answers in it come back to the ticket."""
+        ticket = session.get(Ticket, item.ticket_id)
+        if ticket is None or ticket.thread_key is not None:
+            return
+        try:
+            started = self.channel(item.channel).thread_started_by(remote_id)
+        except Exception:  # noqa: BLE001 - adopting a thread is a convenience, never a failure
+            return
+        if started:
+            ticket.external = {**ticket.external, **started}
+            ticket.thread_key = ":".join(started.values())[:200]
 
     def _failed(self, session: Session, item_id: int, exc: BaseException, delay: float | None, stats: Stats,
                 *, permanent: bool = False) -> None:

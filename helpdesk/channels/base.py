@@ -148,6 +148,10 @@ class Channel(ABC):
         """The remote id of a reply already posted with ``idempotency_key``, if any."""
         return None
 
+    def thread_started_by(self, remote_id: str) -> dict[str, str] | None:
+        """When a reply to a ticket without a thread started one, the ``external`` fields that point at it."""
+        return None
+
     def profile(self, external_id: str) -> Author | None:
         """The name and email of one of the channel's users, when the channel can tell."""
         return None

@@ -300,7 +300,16 @@ class SlackChannel(Channel):
         if idempotency_key:
             kwargs["metadata"] = {"event_type": METADATA_EVENT_TYPE, "event_payload": {"key": idempotency_key}}
         response = self._call(self.client.chat_postMessage, **kwargs)
-        return str(response.get("ts") or "")
+        ts = str(response.get("ts") or "")
+        if not thread.thread and ts:
+            # A message to a person (no thread yet) lands in a direct message whose id only the answer
+            # tells: "D…:ts" lets the ticket adopt the new thread (see thread_started_by).
+            return f"{response.get('channel') or thread.conversation}:{ts}"
+        return ts
+
+    def thread_started_by(self, remote_id: str) -> dict[str, str] | None:
+        channel, _, ts = remote_id.partition(":")
+        return {"channel": channel, "thread_ts": ts} if channel and ts else None
 
     def find_reply(self, thread: ThreadRef, idempotency_key: str) -> str | None:
         """Look for our earlier message in the thread (or the DM) by its metadata."""

@@ -119,6 +119,30 @@ class TestRepliesGoBack:
         fresh(db_session)
         assert db_session.scalars(select(Message)).all() == []
 
+    def test_slash_command_ticket_adopts_the_direct_message_thread(
+        self, client: FlaskClient, db_session: Session, make_person: Callable[..., Person],
+        make_worker: Callable[..., OutboxWorker], fake_slack: FakeSlack,
+    ) -> None:
+        from tests.channels.test_slack_intake import COMMANDS, TestSlashCommand
+
+        send(client, COMMANDS, TestSlashCommand().command("Where is the DP0.2 schema browser?"), form=True)
+        make_worker().run_once()
+        fresh(db_session)
+        ticket = db_session.scalars(select(Ticket)).one()
+        (ack,) = fake_slack.messages
+        assert ack["channel"] == "D2CERLKJA" and ack["thread_ts"] is None
+        assert ticket.thread_key == f"D2CERLKJA:{ack['ts']}" and ticket.external["thread_ts"] == ack["ts"]
+        TicketService(db_session).reply(make_person("alice", "staff"), ticket.id, "It is at /docs/.")
+        make_worker().run_once()
+        assert fake_slack.messages[1]["thread_ts"] == ack["ts"] and fake_slack.messages[1]["channel"] == "D2CERLKJA"
+        answer = message_event("Thanks, found it", user="U2CERLKJA", channel="D2CERLKJA", channel_type="im",
+                               event_id="Ev77", ts="1800000000.000100", thread_ts=ack["ts"])
+        assert send(client, EVENTS, answer).status_code == 200
+        fresh(db_session)
+        ticket = db_session.scalars(select(Ticket)).one()
+        assert ticket.status.value == "in_progress"
+        assert [m.body for m in ticket.messages][-1] == "Thanks, found it"
+
     def test_web_tickets_send_nothing(self, db_session: Session, make_person: Callable[..., Person],
                                       make_worker: Callable[..., OutboxWorker]) -> None:
         from helpdesk.tickets.models import Source

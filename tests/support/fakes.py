@@ -169,18 +169,21 @@ class FakeSlack(FakeServer):
             return 200, {"ok": False, "error": "invalid_auth"}
         method, args = self.endpoint(record.path), self.args(record)
         if method == "chat.postMessage":
+            channel = str(args.get("channel") or "")
+            if channel[:1] in ("U", "W"):  # posting to a person lands in the app's direct message with them
+                channel = "D" + channel[1:]
             with self.lock:
                 self._ts += 1
                 ts = f"{self._ts}.000100"
                 message = {"type": "message", "ts": ts, "text": args.get("text"), "bot_id": "B0HELPDESK",
-                           "channel": args.get("channel"), "thread_ts": args.get("thread_ts")}
+                           "channel": channel, "thread_ts": args.get("thread_ts")}
                 metadata = args.get("metadata")
                 if isinstance(metadata, str):
                     metadata = json.loads(metadata)
                 if metadata:
                     message["metadata"] = metadata
                 self.messages.append(message)
-            return 200, {"ok": True, "channel": args.get("channel"), "ts": ts, "message": message}
+            return 200, {"ok": True, "channel": channel, "ts": ts, "message": message}
         if method == "conversations.replies":
             with self.lock:
                 found = [m for m in self.messages
