@@ -287,6 +287,31 @@ class TestCrashSafety:
         (item,) = items(db_session)
         assert item.remote_id == str(fake_discourse.posts[0]["id"])
 
+    def test_four_workers_at_once_deliver_each_item_once(
+        self, client: FlaskClient, db_session: Session, make_worker: Callable[..., OutboxWorker],
+        fake_slack: FakeSlack,
+    ) -> None:
+        import threading
+
+        for i in range(20):
+            send(client, EVENTS, message_event(f"question {i}", event_id=f"EvW{i}", ts=f"1700000200.{i:06d}"))
+        workers = [make_worker(worker_batch_size=2) for _ in range(4)]
+        barrier = threading.Barrier(len(workers))
+
+        def run(worker: OutboxWorker) -> None:
+            barrier.wait()
+            worker.run_once()
+
+        threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        keys = [m["metadata"]["event_payload"]["key"] for m in fake_slack.messages]
+        assert len(keys) == 20 and len(set(keys)) == 20
+        assert {i.status for i in items(db_session)} == {OutboxStatus.DELIVERED}
+        assert {i.attempts for i in items(db_session)} == {1}
+
     def test_a_claimed_item_is_not_claimed_twice(self, client: FlaskClient, db_session: Session,
                                                  make_worker: Callable[..., OutboxWorker], clock: Clock) -> None:
         slack_ticket(client, db_session)
