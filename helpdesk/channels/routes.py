@@ -101,6 +101,5 @@ def discourse_webhook() -> ResponseReturnValue:
         return jsonify(dict(result.response)) if result.response else _ack()
     if isinstance(result, InboundMessage):
         received = get_factory().create_inbound_service().receive(result)
-        return jsonify({"ticket": received.ticket.id if received.ticket else None,
-                        "duplicate": received.duplicate})
+        return jsonify({"ticket": received.ticket_id, "duplicate": received.duplicate})
     return jsonify({"ignored": result.reason if isinstance(result, Ignored) else "unsupported"})

@@ -21,7 +21,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from helpdesk.accounts.models import Provider
+from helpdesk.accounts.models import Identity, Person, Provider
 from helpdesk.accounts.services import AccountService
 from helpdesk.audit import AuditEvent
 from helpdesk.channels.base import InboundMessage
@@ -34,6 +34,7 @@ from helpdesk.tickets.models import (
     Message,
     OutboxItem,
     OutboxStatus,
+    Priority,
     Source,
     Status,
     Ticket,
@@ -54,14 +55,14 @@ ATTEMPTS = 3
 class Received:
     """What the intake did with one inbound message."""
 
-    ticket: Ticket | None
-    message: Message | None = None
+    ticket_id: int | None
+    message_id: int | None = None
     created: bool = False
     duplicate: bool = False
 
     @property
     def ignored(self) -> bool:
-        return self.ticket is None
+        return self.ticket_id is None
 
 
 @dataclass
@@ -110,9 +111,9 @@ class InboundService:
     def file_command(self, inbound: InboundMessage) -> str:
         """File a slash command's question and return the private answer: its number and KB matches."""
         received = self.receive(inbound)
-        if received.ticket is None:  # pragma: no cover - commands always start tickets
+        ticket = self.session.get(Ticket, received.ticket_id) if received.ticket_id else None
+        if ticket is None:  # pragma: no cover - commands always start tickets
             return "Nothing was filed."
-        ticket = received.ticket
         link = f"{self.settings.public_url.rstrip('/')}/tickets/{ticket.id}"
         lines = [f"Filed ticket #{ticket.id}: {ticket.subject} ({link}). "
                  "The support team will answer you in a direct message."]
@@ -145,7 +146,7 @@ class InboundService:
                 result.already += 1
             elif received.created:
                 result.filed += 1
-            elif received.message is not None:
+            elif received.message_id is not None:
                 result.joined += 1
             else:
                 result.ignored += 1
@@ -154,62 +155,75 @@ class InboundService:
     def _receive_once(self, inbound: InboundMessage) -> Received:
         source = Source(inbound.channel)
         now = self.clock()
+        thread_key = _clean(inbound.thread_key)[:200] or None
         ticket = None
-        if inbound.thread_key and not inbound.opens_thread:
-            ticket = self._thread_ticket(source, _clean(inbound.thread_key)[:200])
+        if thread_key and not inbound.opens_thread:
+            ticket = self._thread_ticket(source, thread_key)
             if ticket is None and not inbound.starts_ticket:
                 return Received(None)  # a reply in a thread that is no ticket
-        accounts = AccountService(self.session, clock=self.clock)
+        person_id = self._person_id(inbound, source)
+        body = _clean(inbound.text)[:BODY_MAX] or "(no text)"
+        if ticket is None:
+            subject = _clean(inbound.subject or body.splitlines()[0])[:SUBJECT_MAX] or "Question"
+            external = dict(inbound.external)
+            # Core statements on this path: it runs for every Slack message, and the ORM's unit of work
+            # costs more CPU than the SQL. A concurrent filer of the same thread waits here on the unique
+            # thread key and fails once this transaction commits.
+            ticket_id = self.session.execute(insert(Ticket.__table__).values(
+                subject=subject, body=body, source=source.value, status=Status.NEW.value,
+                priority=Priority.NORMAL.value, requester_id=person_id, thread_key=thread_key, external=external,
+                created_at=now, updated_at=now,
+            ).returning(Ticket.__table__.c.id)).scalar_one()
+            self._record(inbound, source, now, ticket_id, None)
+            self._audit("ticket.filed", person_id, ticket_id, now, source=source.value,
+                        external_id=inbound.message_id)
+            if self.settings.channel_acknowledge:
+                self._enqueue_raw(source.value, "ack", f"ack:{ticket_id}", ticket_id, {
+                    "external": external, "text": self._ack_text(ticket_id, source, thread_key)})
+            self.session.commit()  # the delivery keys' unique constraint turns a duplicate into a rollback
+            return Received(ticket_id, created=True)
+
+        message = Message(
+            ticket=ticket, author_id=person_id, body=body, visibility=Visibility.PUBLIC,
+            direction=Direction.INBOUND, external_id=_clean(inbound.message_id)[:200], created_at=now,
+        )
+        self.session.add(message)
+        previous = ticket.status
+        if person_id == ticket.requester_id and ticket.status in REOPENED_BY_REQUESTER:
+            ticket.status = Status.IN_PROGRESS
+        ticket.updated_at = now
+        self.session.flush()
+        self._record(inbound, source, now, ticket.id, message.id)
+        self._audit(
+            "ticket.replied", person_id, ticket.id, now, message_id=message.id, visibility=Visibility.PUBLIC.value,
+            source=source.value,
+            **({"status": [previous.value, ticket.status.value]} if ticket.status is not previous else {}),
+        )
+        self.session.commit()
+        return Received(ticket.id, message.id)
+
+    def _person_id(self, inbound: InboundMessage, source: Source) -> int:
+        """The author's person: one light query when known; created (and looked up later) when new."""
         author = inbound.author
+        provider = Provider(inbound.channel)
         author_id = _clean(author.external_id)[:200]
-        person, new_person = accounts.identify(
-            Provider(inbound.channel), author_id,
-            username=_clean(author.username)[:200] or None, display_name=_clean(author.display_name)[:200] or None,
-            email=_clean(author.email)[:320] or None, email_verified=author.email_verified,
+        row = self.session.execute(
+            select(Person.id).join(Identity, Identity.person_id == Person.id)
+            .where(Identity.provider == provider, Identity.external_id == author_id, Person.merged_into_id.is_(None))
+        ).first()
+        if row is not None:
+            return row.id
+        person, new_person = AccountService(self.session, clock=self.clock).identify(
+            provider, author_id, username=_clean(author.username)[:200] or None,
+            display_name=_clean(author.display_name)[:200] or None, email=_clean(author.email)[:320] or None,
+            email_verified=author.email_verified,
         )
         if (new_person and source is Source.SLACK and author.email is None and self.settings.slack_profile_lookup
                 and self.settings.slack_bot_token):
             # Slack events carry only the user id: the worker looks up the name and verified email
             # (users.info), which may join this person to one we already know.
             self._enqueue_raw("slack", "profile", f"profile:slack:{author_id}", None, {"user": author_id})
-        body = _clean(inbound.text)[:BODY_MAX] or "(no text)"
-        if ticket is None:
-            subject = _clean(inbound.subject or body.splitlines()[0])[:SUBJECT_MAX] or "Question"
-            ticket = Ticket(
-                subject=subject, body=body, source=source, requester_id=person.id, requester=person,
-                status=Status.NEW, external=dict(inbound.external),
-                thread_key=_clean(inbound.thread_key)[:200] or None,
-                created_at=now, updated_at=now,
-            )
-            self.session.add(ticket)
-            # A concurrent filer of the same thread waits here on the unique thread key, then fails.
-            self.session.flush()
-            self._record(inbound, source, now, ticket.id, None)
-            self._audit("ticket.filed", person.id, ticket.id, now, source=source.value,
-                        external_id=inbound.message_id)
-            if self.settings.channel_acknowledge:
-                self._enqueue(ticket, "ack", f"ack:{ticket.id}", self._ack_text(ticket))
-            self.session.commit()  # the delivery keys' unique constraint turns a duplicate into a rollback
-            return Received(ticket, created=True)
-
-        message = Message(
-            ticket=ticket, author_id=person.id, author=person, body=body, visibility=Visibility.PUBLIC,
-            direction=Direction.INBOUND, external_id=_clean(inbound.message_id)[:200], created_at=now,
-        )
-        self.session.add(message)
-        previous = ticket.status
-        if person.id == ticket.requester_id and ticket.status in REOPENED_BY_REQUESTER:
-            ticket.status = Status.IN_PROGRESS
-        ticket.updated_at = now
-        self.session.flush()
-        self._record(inbound, source, now, ticket.id, message.id)
-        self._audit(
-            "ticket.replied", person.id, ticket.id, now, message_id=message.id, visibility=Visibility.PUBLIC.value,
-            source=source.value,
-            **({"status": [previous.value, ticket.status.value]} if ticket.status is not previous else {}),
-        )
-        self.session.commit()
-        return Received(ticket, message)
+        return person.id
 
     def _record(self, inbound: InboundMessage, source: Source, now: datetime, ticket_id: int,
                 message_id: int | None) -> None:
@@ -236,16 +250,10 @@ class InboundService:
         ).first()
         if row is None:
             return None
-        ticket = self.session.get(Ticket, row.ticket_id) if row.ticket_id else None
-        message = self.session.get(Message, row.message_id) if row.message_id else None
-        return Received(ticket, message, duplicate=True)
+        return Received(row.ticket_id, row.message_id, duplicate=True)
 
     def _thread_ticket(self, source: Source, thread_key: str) -> Ticket | None:
         return self.session.scalar(select(Ticket).where(Ticket.source == source, Ticket.thread_key == thread_key))
-
-    def _enqueue(self, ticket: Ticket, kind: str, dedupe_key: str, text: str) -> None:
-        self._enqueue_raw(ticket.source.value, kind, dedupe_key, ticket.id,
-                          {"external": ticket.external, "text": text})
 
     def _enqueue_raw(self, channel: str, kind: str, dedupe_key: str, ticket_id: int | None,
                      payload: dict[str, Any]) -> None:
@@ -255,11 +263,11 @@ class InboundService:
             status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=now, created_at=now,
         ))
 
-    def _ack_text(self, ticket: Ticket) -> str:
-        link = f"{self.settings.public_url.rstrip('/')}/tickets/{ticket.id}"
-        where = "in this thread" if ticket.source is Source.SLACK and ticket.thread_key else (
-            "in this topic" if ticket.source is Source.DISCOURSE else "here")
-        return (f"Thanks! Your question is ticket #{ticket.id} in the DP0 Support Desk ({link}). "
+    def _ack_text(self, ticket_id: int, source: Source, thread_key: str | None) -> str:
+        link = f"{self.settings.public_url.rstrip('/')}/tickets/{ticket_id}"
+        where = "in this thread" if source is Source.SLACK and thread_key else (
+            "in this topic" if source is Source.DISCOURSE else "here")
+        return (f"Thanks! Your question is ticket #{ticket_id} in the DP0 Support Desk ({link}). "
                 f"Someone from the support team will answer {where}.")
 
 
