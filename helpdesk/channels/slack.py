@@ -49,6 +49,8 @@ PERMANENT_ERRORS = frozenset({
     "invalid_arguments", "restricted_action", "cannot_dm_bot", "user_not_found",
 })
 SUBJECT_MAX = 80
+#: views.open runs inside the request, which Slack abandons after three seconds.
+MODAL_TIMEOUT_SECONDS = 2
 LEADING_MENTIONS = re.compile(r"^(?:\s*<@[A-Z0-9]+(?:\|[^>]*)?>)+[\s:,]*")
 
 
@@ -269,8 +271,11 @@ class SlackChannel(Channel):
 
     def open_modal(self, trigger_id: str, view: Mapping[str, Any]) -> None:
         """Open the ticket form (views.open); must happen within three seconds of the request."""
+        # A client of its own with a short timeout: Slack gives the whole request three seconds.
+        token = self.settings.slack_bot_token.get_secret_value() if self.settings.slack_bot_token else None
+        client = WebClient(token=token, base_url=self.settings.slack_api_url, timeout=MODAL_TIMEOUT_SECONDS)
         try:
-            self.client.views_open(trigger_id=trigger_id, view=dict(view))
+            client.views_open(trigger_id=trigger_id, view=dict(view))
         except Exception as exc:  # noqa: BLE001 - reported to the person, never a 500
             raise DeliveryError(f"views.open failed: {exc}") from exc
 

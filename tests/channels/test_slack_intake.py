@@ -324,6 +324,16 @@ class TestSlashCommand:
         response = send(client, COMMANDS, self.command(""), form=True)
         assert response.status_code == 200 and "did not open" in response.get_json()["text"]
 
+    def test_slow_slack_api_still_answers_within_three_seconds(self, client: FlaskClient,
+                                                               fake_slack: FakeSlack) -> None:
+        from tests.support.fakes import Scripted
+
+        fake_slack.script("views.open", Scripted(stall=5))
+        started = time.monotonic()
+        response = send(client, COMMANDS, self.command(""), form=True)
+        assert time.monotonic() - started < 3
+        assert "did not open" in response.get_json()["text"]
+
     def test_ssl_check_is_answered_without_a_signature(self, client: FlaskClient, db_session: Session) -> None:
         response = client.post(COMMANDS, data={"ssl_check": "1", "token": "x"})
         assert response.status_code == 200
