@@ -105,3 +105,20 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def execute_inserts(session: Session, statements: list[Any]) -> None:
+    """Run INSERT statements whose results nobody reads, in one round trip where the database allows.
+
+    PostgreSQL runs data-modifying statements inside WITH, so the statements travel as one; other
+    databases (SQLite) get them one after the other. Either way they are part of the session's
+    transaction, and a constraint that fails in any of them fails them all.
+    """
+    if not statements:
+        return
+    if session.get_bind().dialect.name != "postgresql" or len(statements) == 1:
+        for statement in statements:
+            session.execute(statement)
+        return
+    *leading, last = statements
+    session.execute(last.add_cte(*(s.cte(f"write_{i}") for i, s in enumerate(leading))))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Insert, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ from helpdesk.accounts.services import AccountService
 from helpdesk.audit import AuditEvent
 from helpdesk.channels.base import InboundMessage
 from helpdesk.config import Settings
-from helpdesk.db import utcnow
+from helpdesk.db import execute_inserts, utcnow
 from helpdesk.exceptions import HelpdeskError
 from helpdesk.tickets.models import (
     Direction,
@@ -46,6 +46,14 @@ if TYPE_CHECKING:
     from helpdesk.channels.discourse import DiscourseChannel
 
 log = logging.getLogger("helpdesk.intake")
+
+# Built once: every Slack message runs these, and building a statement costs more CPU than sending it.
+PERSON_BY_IDENTITY = (
+    select(Person.id).join(Identity, Identity.person_id == Person.id)
+    .where(Identity.provider == bindparam("provider"), Identity.external_id == bindparam("external_id"),
+           Person.merged_into_id.is_(None))
+)
+INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id)
 
 #: Attempts at storing one message when a concurrent writer took its thread in between.
 ATTEMPTS = 3
@@ -169,17 +177,20 @@ class InboundService:
             # Core statements on this path: it runs for every Slack message, and the ORM's unit of work
             # costs more CPU than the SQL. A concurrent filer of the same thread waits here on the unique
             # thread key and fails once this transaction commits.
-            ticket_id = self.session.execute(insert(Ticket.__table__).values(
-                subject=subject, body=body, source=source.value, status=Status.NEW.value,
-                priority=Priority.NORMAL.value, requester_id=person_id, thread_key=thread_key, external=external,
-                created_at=now, updated_at=now,
-            ).returning(Ticket.__table__.c.id)).scalar_one()
-            self._record(inbound, source, now, ticket_id, None)
-            self._audit("ticket.filed", person_id, ticket_id, now, source=source.value,
-                        external_id=inbound.message_id)
+            ticket_id = self.session.execute(INSERT_TICKET, {
+                "subject": subject, "body": body, "source": source.value, "status": Status.NEW.value,
+                "priority": Priority.NORMAL.value, "requester_id": person_id, "thread_key": thread_key,
+                "external": external, "created_at": now, "updated_at": now,
+            }).scalar_one()
+            writes = [
+                self._record(inbound, source, now, ticket_id, None),
+                self._audit("ticket.filed", person_id, ticket_id, now, source=source.value,
+                            external_id=inbound.message_id),
+            ]
             if self.settings.channel_acknowledge:
-                self._enqueue_raw(source.value, "ack", f"ack:{ticket_id}", ticket_id, {
-                    "external": external, "text": self._ack_text(ticket_id, source, thread_key)})
+                writes.append(self._outbox_insert(source.value, "ack", f"ack:{ticket_id}", ticket_id, {
+                    "external": external, "text": self._ack_text(ticket_id, source, thread_key)}))
+            execute_inserts(self.session, writes)
             self.session.commit()  # the delivery keys' unique constraint turns a duplicate into a rollback
             return Received(ticket_id, created=True)
 
@@ -193,12 +204,14 @@ class InboundService:
             ticket.status = Status.IN_PROGRESS
         ticket.updated_at = now
         self.session.flush()
-        self._record(inbound, source, now, ticket.id, message.id)
-        self._audit(
-            "ticket.replied", person_id, ticket.id, now, message_id=message.id, visibility=Visibility.PUBLIC.value,
-            source=source.value,
-            **({"status": [previous.value, ticket.status.value]} if ticket.status is not previous else {}),
-        )
+        execute_inserts(self.session, [
+            self._record(inbound, source, now, ticket.id, message.id),
+            self._audit(
+                "ticket.replied", person_id, ticket.id, now, message_id=message.id,
+                visibility=Visibility.PUBLIC.value, source=source.value,
+                **({"status": [previous.value, ticket.status.value]} if ticket.status is not previous else {}),
+            ),
+        ])
         self.session.commit()
         return Received(ticket.id, message.id)
 
@@ -207,10 +220,7 @@ class InboundService:
         author = inbound.author
         provider = Provider(inbound.channel)
         author_id = _clean(author.external_id)[:200]
-        row = self.session.execute(
-            select(Person.id).join(Identity, Identity.person_id == Person.id)
-            .where(Identity.provider == provider, Identity.external_id == author_id, Person.merged_into_id.is_(None))
-        ).first()
+        row = self.session.execute(PERSON_BY_IDENTITY, {"provider": provider.value, "external_id": author_id}).first()
         if row is not None:
             return row.id
         person, new_person = AccountService(self.session, clock=self.clock).identify(
@@ -225,20 +235,22 @@ class InboundService:
             self._enqueue_raw("slack", "profile", f"profile:slack:{author_id}", None, {"user": author_id})
         return person.id
 
+    # Core inserts on this path: it runs for every Slack message, and the ORM's unit of work costs more
+    # CPU than the SQL. The statements are returned, to be sent together by execute_inserts.
+
     def _record(self, inbound: InboundMessage, source: Source, now: datetime, ticket_id: int,
-                message_id: int | None) -> None:
-        """Add the delivery keys to the ledger; they commit (or collide) with what they describe."""
-        # Core inserts: this runs for every Slack message, and the ORM's unit of work costs more than the SQL.
-        self.session.execute(insert(InboundDelivery.__table__), [
+                message_id: int | None) -> Insert:
+        """The delivery keys for the ledger; they commit (or collide) with what they describe."""
+        return insert(InboundDelivery.__table__).values([
             {"source": source.value, "external_id": _clean(key)[:255], "received_at": now, "ticket_id": ticket_id,
              "message_id": message_id}
             for key in inbound.delivery_ids
         ])
 
-    def _audit(self, action: str, actor_id: int, ticket_id: int, now: datetime, **data: Any) -> None:
-        """The same row as :func:`helpdesk.audit.record`, inserted without the unit of work."""
-        self.session.execute(insert(AuditEvent.__table__).values(
-            action=action, actor_id=actor_id, ticket_id=ticket_id, data=data, created_at=now))
+    def _audit(self, action: str, actor_id: int, ticket_id: int, now: datetime, **data: Any) -> Insert:
+        """The same row as :func:`helpdesk.audit.record`, without the unit of work."""
+        return insert(AuditEvent.__table__).values(
+            action=action, actor_id=actor_id, ticket_id=ticket_id, data=data, created_at=now)
 
     def _previous(self, inbound: InboundMessage) -> Received | None:
         """The earlier delivery of ``inbound`` (by any of its keys), if there was one."""
@@ -257,11 +269,15 @@ class InboundService:
 
     def _enqueue_raw(self, channel: str, kind: str, dedupe_key: str, ticket_id: int | None,
                      payload: dict[str, Any]) -> None:
+        self.session.execute(self._outbox_insert(channel, kind, dedupe_key, ticket_id, payload))
+
+    def _outbox_insert(self, channel: str, kind: str, dedupe_key: str, ticket_id: int | None,
+                       payload: dict[str, Any]) -> Insert:
         now = self.clock()
-        self.session.execute(insert(OutboxItem.__table__).values(
+        return insert(OutboxItem.__table__).values(
             dedupe_key=dedupe_key, channel=channel, kind=kind, ticket_id=ticket_id, payload=payload,
             status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=now, created_at=now,
-        ))
+        )
 
     def _ack_text(self, ticket_id: int, source: Source, thread_key: str | None) -> str:
         link = f"{self.settings.public_url.rstrip('/')}/tickets/{ticket_id}"
