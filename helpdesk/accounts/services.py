@@ -82,17 +82,25 @@ class AccountService:
     ) -> Person:
         person = Person(display_name=display_name[:200], email=email, role=role)
         person.identities.append(Identity(provider=provider, external_id=external_id, username=username))
-        self.session.add(person)
+        return self._insert_identity(person, provider, external_id) or person
+
+    def _insert_identity(self, new: Person | Identity, provider: Provider, external_id: str) -> Person | None:
+        """Insert a new person (with its identity) or a new identity, unless someone was quicker.
+
+        Returns None when the rows went in, or the person who got this identity first when two
+        deliveries raced (the loser waited for the winner's commit, then hit the unique key).
+        """
         try:
+            # Added inside the savepoint, so that a lost race takes the new rows out of the session too.
             with self.session.begin_nested():
+                self.session.add(new)
                 self.session.flush()
         except IntegrityError:
-            # Someone else created this identity at the same moment: use theirs.
             existing = self.find_by_identity(provider, external_id)
             if existing is None:  # pragma: no cover - the constraint that fired guarantees a row
                 raise
             return existing
-        return person
+        return None
 
     # -- channel identities ----------------------------------------------------------------------
 
@@ -125,32 +133,17 @@ class AccountService:
             return self._survivor(person), False
         email = email.strip().lower() if email else None
         if email and email_verified and (match := self._verified_email_owner(email)) is not None:
-            identity = Identity(provider=provider, external_id=external_id, username=username)
-            match.identities.append(identity)
-            try:
-                with self.session.begin_nested():
-                    self.session.flush()
-            except IntegrityError:
-                existing = self.find_by_identity(provider, external_id)
-                if existing is None:  # pragma: no cover - the constraint that fired guarantees a row
-                    raise
+            identity = Identity(person_id=match.id, provider=provider, external_id=external_id, username=username)
+            if (existing := self._insert_identity(identity, provider, external_id)) is not None:
                 return self._survivor(existing), False
+            self.session.expire(match, ["identities"])
             audit.record(self.session, "identity.joined", actor_id=None, person_id=match.id,
                          provider=provider.value, reason="verified email")
             return match, False
         person = Person(display_name=(display_name or username or external_id)[:200], email=email,
                         email_verified=bool(email and email_verified), role=Role.USER)
         person.identities.append(Identity(provider=provider, external_id=external_id, username=username))
-        try:
-            # Added inside the savepoint, so that a lost race expunges the new rows with it.
-            with self.session.begin_nested():
-                self.session.add(person)
-                self.session.flush()
-        except IntegrityError:
-            # Another delivery created this identity at the same moment (it waited for that one to commit).
-            existing = self.find_by_identity(provider, external_id)
-            if existing is None:  # pragma: no cover - the constraint that fired guarantees a row
-                raise
+        if (existing := self._insert_identity(person, provider, external_id)) is not None:
             return self._survivor(existing), False
         audit.record(self.session, "person.created", actor_id=None, person_id=person.id, provider=provider.value)
         return person, True
