@@ -12,6 +12,7 @@ import yaml
 
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
 MYST_NOISE = re.compile(r"^(\(.+\)=|```.*|:::.*|:\w+:.*)$", re.M)
+MARKUP = re.compile(r"\*\*|`")
 ROLE = re.compile(r"\{\w+\}`([^`<]*?)(?:\s*<[^>]+>)?`")
 
 
@@ -35,6 +36,7 @@ def read_kb_article(path: Path, kb_root: Path) -> Document:
     title = str(meta.get("title") or _first_heading(text) or path.stem.replace("-", " "))
     # The heading repeats the title, which is indexed (and shown) on its own.
     body = ROLE.sub(r"\1", MYST_NOISE.sub("", re.sub(r"^#\s+.+$", "", text, count=1, flags=re.M)))
+    body = MARKUP.sub("", body)  # snippets are shown as plain text
     relative = path.relative_to(kb_root.parent).with_suffix(".html").as_posix()
     return Document(
         kind="kb", path=f"/docs/{relative}", title=title, body=body,

@@ -104,3 +104,10 @@ def test_rebuild_replaces_the_index_whole(service: SearchService, tmp_path: Path
 def test_kb_body_does_not_repeat_the_heading() -> None:
     article = read_kb_article(KB / "github-login.md", KB)
     assert article.body.strip().startswith("Accept the invitation")
+
+
+def test_kb_snippets_are_plain_text(tmp_path: Path) -> None:
+    article = tmp_path / "kb" / "a.md"
+    article.parent.mkdir()
+    article.write_text("# Title\n\nServed **in order**, see `Object`.\n")
+    assert read_kb_article(article, article.parent).body.strip() == "Served in order, see Object."
