@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,7 +38,7 @@ class Scripted:
     then_normal: bool = False
 
 
-class FakeServer:
+class FakeServer(ABC):
     """Base: a threaded HTTP server with request recording and per-endpoint scripts."""
 
     content_type = "application/json; charset=utf-8"
@@ -128,8 +129,9 @@ class FakeServer:
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (or was killed)
             pass
 
-    def handle(self, record: Recorded) -> tuple[int, Any]:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def handle(self, record: Recorded) -> tuple[int, Any]:
+        """The status and body the fake answers ``record`` with."""
 
 
 class FakeSlack(FakeServer):
