@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from sqlalchemy import select
@@ -55,7 +55,7 @@ def load_demo(
     staff = _demo_person(session, "demo-staff", Role.STAFF)
     service = TicketService(session)
     items = list(enumerate(DEMO_TICKETS))
-    context = progress(items, "Loading demo tickets") if progress else _Plain(items)
+    context = progress(items, "Loading demo tickets") if progress else nullcontext(items)
     with context as bar:
         for index, (queue, source, subject, body) in bar:
             filed = service.file(
@@ -65,14 +65,3 @@ def load_demo(
             if filed.created and source in (Source.WEB, Source.API):
                 service.reply(staff, filed.ticket.id, "Thanks, we are looking into it.", Visibility.PUBLIC)
     return len(DEMO_TICKETS)
-
-
-class _Plain:
-    def __init__(self, items: list[Any]) -> None:
-        self.items = items
-
-    def __enter__(self) -> list[Any]:
-        return self.items
-
-    def __exit__(self, *exc: object) -> None:
-        return None

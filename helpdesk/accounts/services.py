@@ -265,19 +265,6 @@ class AccountService:
         self.session.commit()
         return person, token
 
-    def set_role(self, actor: Person, person_id: int, role: Role) -> Person:
-        person = self.get(person_id)
-        if person is None:
-            raise NotFoundError(f"No person with id {person_id}.")
-        previous = person.role
-        person.role = role
-        audit.record(
-            self.session, "person.role_changed", actor_id=actor.id, person_id=person.id,
-            previous=previous.value, role=role.value,
-        )
-        self.session.commit()
-        return person
-
     # -- tokens ----------------------------------------------------------------------------------
 
     def _issue_token(self, person: Person) -> str:
