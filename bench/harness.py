@@ -83,6 +83,12 @@ def helpdesk_cli(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+def prepare_helpdesk(env: dict[str, str]) -> None:
+    """Migrate the benchmark's database and load the queues, as `make run` does."""
+    helpdesk_cli(env, "db", "upgrade")
+    helpdesk_cli(env, "queues", "load")
+
+
 @dataclass
 class Server:
     url: str

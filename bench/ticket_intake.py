@@ -17,6 +17,7 @@ from bench.harness import (
     helpdesk_cli,
     helpdesk_env,
     json_request,
+    prepare_helpdesk,
     progress,
     report,
     run_load,
@@ -42,8 +43,7 @@ def main() -> dict[str, float]:
     with bench_database("helpdesk_bench_intake") as url:
         progress("helpdesk: POST /api/v1/tickets with a bearer token and an Idempotency-Key")
         env = helpdesk_env(url)
-        helpdesk_cli(env, "db", "upgrade")
-        helpdesk_cli(env, "queues", "load")
+        prepare_helpdesk(env)
         token = helpdesk_cli(env, "staff", "create", "bench", "--role", "staff", "--token").strip().splitlines()[-1]
         run_id = uuid.uuid4().hex[:8]
 
