@@ -142,6 +142,7 @@ def test_requester_sees_only_own_tickets_and_public_messages(
     service: TicketService, requester: Person, staff: Person, make_person: Callable[..., Person]
 ) -> None:
     other = make_person("someone-else")
+    theirs = service.file(other, "their own", "b", Source.WEB).ticket
     ticket = service.file(requester, "s", "b", Source.WEB).ticket
     service.reply(staff, ticket.id, "internal thought", Visibility.INTERNAL)
     service.reply(staff, ticket.id, "public answer")
@@ -149,7 +150,8 @@ def test_requester_sees_only_own_tickets_and_public_messages(
         service.get(other, ticket.id)
     assert [m.body for m in service.visible_messages(requester, ticket)] == ["public answer"]
     assert len(service.visible_messages(staff, ticket)) == 2
-    assert service.list(other).items == []
+    assert [t.id for t in service.list(other).items] == [theirs.id]
+    assert {t.id for t in service.list(staff).items} == {theirs.id, ticket.id}
 
 
 def test_requester_cannot_write_internal_notes(service: TicketService, requester: Person) -> None:
@@ -199,9 +201,12 @@ def test_filters_combine(service: TicketService, requester: Person, staff: Perso
     a = service.file(requester, "a", "b", Source.API, queue_slug="catalogs").ticket
     service.file(requester, "b", "b", Source.WEB, queue_slug="catalogs")
     service.file(requester, "c", "b", Source.API, queue_slug="butler")
+    unsorted = service.file(requester, "d", "b", Source.API).ticket
     page = service.list(staff, queue="catalogs", source=Source.API, status=[Status.TRIAGED])
     assert [t.id for t in page.items] == [a.id]
-    assert len(service.list(staff, unsorted=True).items) == 0
+    # The unsorted view is the triage inbox: exactly the tickets no queue has claimed yet.
+    assert [t.id for t in service.list(staff, unsorted=True).items] == [unsorted.id]
+    assert [t.id for t in service.list(staff, unsorted=True, source=Source.WEB).items] == []
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "dDpub3RhbnVtYmVy", "eDox"])
