@@ -175,11 +175,37 @@ class TestEvents:
         assert send(client, EVENTS, message_event("noise", **extra)).status_code == 200
         assert stored_nothing(db_session)
 
-    def test_file_share_and_thread_broadcast_count_as_messages(self, client: FlaskClient,
-                                                                db_session: Session) -> None:
+    def test_file_share_counts_as_a_message(self, client: FlaskClient, db_session: Session) -> None:
         send(client, EVENTS, message_event("see attached", subtype="file_share", event_id="Ev1", ts="2.1"))
         send(client, EVENTS, message_event("", subtype="file_share", event_id="Ev2", ts="2.2"))
         assert count(db_session, Ticket) == 2
+
+    def test_thread_broadcast_reply_joins_the_ticket_and_files_no_second_one(
+        self, client: FlaskClient, db_session: Session
+    ) -> None:
+        # "Also send to #channel": Slack delivers one message event with subtype thread_broadcast, in the
+        # thread (thread_ts) but also shown in the channel, so it must not look like a new question.
+        send(client, EVENTS, message_event("My notebook server will not start"))
+        root = load("slack/event_message.json")["event"]
+        broadcast = message_event("Fixed after a restart, sharing for everyone", subtype="thread_broadcast",
+                                  event_id="Ev2", ts="1596184000.000300", thread_ts=root["ts"],
+                                  root={**root, "text": "My notebook server will not start"})
+        assert send(client, EVENTS, broadcast).status_code == 200
+        assert send(client, EVENTS, broadcast, retry_num=1).status_code == 200
+        fresh(db_session)
+        ticket = db_session.scalars(select(Ticket)).one()
+        (message,) = ticket.messages
+        assert message.body == "Fixed after a restart, sharing for everyone"
+        assert message.external_id == "1596184000.000300" and message.direction.value == "inbound"
+        assert message.author_id == ticket.requester_id
+        assert count(db_session, OutboxItem) == 1  # the ticket's acknowledgement, none for the broadcast
+
+    def test_thread_broadcast_in_a_thread_without_a_ticket_files_nothing(self, client: FlaskClient,
+                                                                         db_session: Session) -> None:
+        body = message_event("broadcast from a chat thread", subtype="thread_broadcast", event_id="Ev3",
+                             ts="6.2", thread_ts="6.1")
+        assert send(client, EVENTS, body).status_code == 200
+        assert stored_nothing(db_session)
 
     def test_thread_reply_joins_the_ticket_and_a_requester_reply_reopens_it(
         self, client: FlaskClient, db_session: Session, login
