@@ -89,11 +89,20 @@ def test_unreachable_server_is_a_retryable_error(contract_settings: Settings) ->
             channel.reply(channel.thread_from_external(external), "text")
 
 
-def test_web_channel_posts_nothing_and_has_no_webhook(contract_settings: Settings) -> None:
-    channel = build_channel(contract_settings, "web")
-    assert channel.reply(channel.thread_from_external({}), "seen on the web") == ""
+@pytest.mark.parametrize("name", ["web", "api"])
+def test_web_and_api_tickets_post_nothing_anywhere_and_have_no_webhook(contract_settings: Settings, name: str,
+                                                                      fakes: Any) -> None:
+    # The real channel the factory picks for a web or API ticket, with Slack and the forum both connected
+    # and listening: a reply is read on the helpdesk, so neither of them may hear about it.
+    slack, forum = fakes
+    channel = build_channel(contract_settings, name)
+    thread = channel.thread_from_external({"channel": "C111", "thread_ts": "1.2", "topic_id": 11})
+    assert channel.reply(thread, "seen on the web", idempotency_key="outbox-3") == ""
+    assert channel.find_reply(thread, "outbox-3") is None
+    assert channel.thread_started_by("") is None
+    assert slack.requests == [] and forum.requests == []
     with pytest.raises(UnknownChannelError):
-        channel.parse({}, b"")
+        channel.parse({"Content-Type": "application/json"}, b"{}")
 
 
 def test_unconfigured_and_unknown_channels(contract_settings: Settings) -> None:
