@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from helpdesk.config import Settings
 from tests.support.fakes import FakeDiscourse, FakeSlack
+from tests.support.forum import CATEGORY
+from tests.support.payloads import DATA, load
 from tests.support.signing import DISCOURSE_SECRET, SLACK_SECRET
+from tests.support.slack import SUPPORT_CHANNEL
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-SUPPORT_CHANNEL = "C111"
-CATEGORY = 1
-
-
-def load(name: str) -> Any:
-    return json.loads((DATA / name).read_text())
+__all__ = ["CATEGORY", "DATA", "SUPPORT_CHANNEL", "channel_overrides", "load"]
 
 
 @pytest.fixture(autouse=True)

@@ -11,22 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from helpdesk.tickets.models import Message, Status, Ticket
-from tests.channels.conftest import DATA, load
-from tests.channels.test_slack_intake import count, fresh, stored_nothing
+from tests.support.forum import WEBHOOK, deliver, post_payload
+from tests.support.payloads import DATA, load
+from tests.support.reading import count, fresh, stored_nothing
 from tests.support.signing import signed_discourse_request
-
-WEBHOOK = "/integrations/discourse/webhook"
-
-
-def post_payload(**changes: Any) -> dict[str, Any]:
-    payload = load("discourse/post_created.body.json")
-    payload["post"].update(changes)
-    return payload
-
-
-def deliver(client: FlaskClient, body: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
-    headers, raw = signed_discourse_request(body, **kwargs)
-    return client.post(WEBHOOK, data=raw, headers=headers)
 
 
 class TestVerification:

@@ -16,8 +16,9 @@ from helpdesk.audit import AuditEvent
 from helpdesk.config import Settings
 from helpdesk.tickets.models import OutboxItem, OutboxStatus, Ticket
 from helpdesk.worker import OutboxWorker
-from tests.channels.test_slack_intake import EVENTS, fresh, message_event, send
 from tests.support.fakes import FakeSlack, Scripted
+from tests.support.reading import fresh
+from tests.support.slack import EVENTS, message_event, send
 
 
 @pytest.fixture

@@ -15,14 +15,17 @@ from sqlalchemy.orm import Session
 from helpdesk.accounts.models import Person
 from helpdesk.config import Settings
 from helpdesk.db import utcnow
-from helpdesk.tickets.models import Message, OutboxItem, OutboxStatus, Ticket, Visibility
+from helpdesk.tickets.models import Message, OutboxStatus, Ticket, Visibility
 from helpdesk.tickets.outbox import OutboxService
 from helpdesk.tickets.services import TicketService
 from helpdesk.worker import OutboxWorker, backoff_delay
-from tests.channels.test_discourse_intake import deliver as deliver_forum
-from tests.channels.test_discourse_intake import post_payload
-from tests.channels.test_slack_intake import EVENTS, fresh, message_event, send
 from tests.support.fakes import FakeDiscourse, FakeSlack, Scripted
+from tests.support.forum import deliver as deliver_forum
+from tests.support.forum import forum_ticket, post_payload
+from tests.support.reading import fresh
+from tests.support.reading import outbox_items as items
+from tests.support.slack import EVENTS, message_event, send, slack_ticket
+from tests.support.threads import run_together
 
 
 class Clock:
@@ -50,23 +53,6 @@ def make_worker(app: Flask, settings: Settings, clock: Clock) -> Callable[..., O
         return OutboxWorker(app.extensions["helpdesk"].session_factory, worker_settings, clock=clock,
                             rng=lambda: 0.5)
     return make
-
-
-def slack_ticket(client: FlaskClient, db_session: Session) -> Ticket:
-    assert send(client, EVENTS, message_event("How do I use the Butler?")).status_code == 200
-    fresh(db_session)
-    return db_session.scalars(select(Ticket)).one()
-
-
-def forum_ticket(client: FlaskClient, db_session: Session) -> Ticket:
-    assert deliver_forum(client, post_payload()).status_code == 200
-    fresh(db_session)
-    return db_session.scalars(select(Ticket)).one()
-
-
-def items(session: Session) -> list[OutboxItem]:
-    fresh(session)
-    return list(session.scalars(select(OutboxItem).order_by(OutboxItem.id)))
 
 
 class TestRepliesGoBack:
@@ -291,22 +277,10 @@ class TestCrashSafety:
         self, client: FlaskClient, db_session: Session, make_worker: Callable[..., OutboxWorker],
         fake_slack: FakeSlack,
     ) -> None:
-        import threading
-
         for i in range(20):
             send(client, EVENTS, message_event(f"question {i}", event_id=f"EvW{i}", ts=f"1700000200.{i:06d}"))
         workers = [make_worker(worker_batch_size=2) for _ in range(4)]
-        barrier = threading.Barrier(len(workers))
-
-        def run(worker: OutboxWorker) -> None:
-            barrier.wait()
-            worker.run_once()
-
-        threads = [threading.Thread(target=run, args=(w,)) for w in workers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
+        run_together(OutboxWorker.run_once, [(w,) for w in workers])
         keys = [m["metadata"]["event_payload"]["key"] for m in fake_slack.messages]
         assert len(keys) == 20 and len(set(keys)) == 20
         assert {i.status for i in items(db_session)} == {OutboxStatus.DELIVERED}

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from helpdesk.config import Settings
 from helpdesk.tickets.models import OutboxStatus
-from tests.channels.test_worker import items, slack_ticket
 from tests.conftest import ROOT
 from tests.support.fakes import FakeSlack, Scripted
+from tests.support.reading import outbox_items as items
+from tests.support.slack import slack_ticket
 
 pytestmark = pytest.mark.slow
 
