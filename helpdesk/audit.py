@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Insert, String, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from helpdesk.db import Base, utcnow
@@ -24,10 +24,23 @@ class AuditEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+def event_values(action: str, actor_id: int | None, ticket_id: int | None, data: dict[str, Any],
+                 created_at: datetime | None = None) -> dict[str, Any]:
+    """The one shape of an audit row, for the ORM (:func:`record`) and for Core (:func:`insert_event`)."""
+    return {"action": action, "actor_id": actor_id, "ticket_id": ticket_id, "data": data,
+            "created_at": created_at or utcnow()}
+
+
+def insert_event(action: str, *, actor_id: int | None, ticket_id: int | None = None,
+                 created_at: datetime | None = None, **data: Any) -> Insert:
+    """The audit row as a Core INSERT, for write paths that send their statements together."""
+    return insert(AuditEvent.__table__).values(**event_values(action, actor_id, ticket_id, data, created_at))
+
+
 def record(
     session: Session, action: str, *, actor_id: int | None, ticket_id: int | None = None, **data: Any
 ) -> AuditEvent:
     """Add an audit event to the session; it commits with the change it describes."""
-    event = AuditEvent(action=action, actor_id=actor_id, ticket_id=ticket_id, data=data)
+    event = AuditEvent(**event_values(action, actor_id, ticket_id, data))
     session.add(event)
     return event

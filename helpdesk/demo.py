@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from helpdesk.accounts.models import Identity, Person, Provider, Role
+from helpdesk.factory import Factory
 from helpdesk.tickets.models import Source, Visibility
 from helpdesk.tickets.queues import load_queue_config, sync_queues
-from helpdesk.tickets.services import DeliveryKey, TicketService
+from helpdesk.tickets.services import DeliveryKey
 
 DEMO_TAG = "[demo]"
 
@@ -47,20 +48,24 @@ def _demo_person(session: Session, login: str, role: Role) -> Person:
 
 
 def load_demo(
-    session: Session, progress: Callable[[list[Any], str], AbstractContextManager[Any]] | None = None
+    factory: Factory, progress: Callable[[list[Any], str], AbstractContextManager[Any]] | None = None
 ) -> int:
-    """Load the demo people and tickets; running it again adds nothing (each ticket has a delivery key)."""
+    """Load the demo people and tickets; running it again adds nothing (each ticket has a delivery key).
+
+    Tickets and replies go through the ticket service like every other write.
+    """
+    session = factory.session
     sync_queues(session, load_queue_config())
     requester = _demo_person(session, "demo-delegate", Role.USER)
     staff = _demo_person(session, "demo-staff", Role.STAFF)
-    service = TicketService(session)
+    service = factory.create_ticket_service()
     items = list(enumerate(DEMO_TICKETS))
     context = progress(items, "Loading demo tickets") if progress else nullcontext(items)
     with context as bar:
         for index, (queue, source, subject, body) in bar:
             filed = service.file(
                 requester, f"{DEMO_TAG} {subject}", body, source, queue_slug=queue,
-                delivery=DeliveryKey("demo", f"ticket-{index}"),
+                delivery=DeliveryKey.of("demo", f"ticket-{index}"),
             )
             if filed.created and source in (Source.WEB, Source.API):
                 service.reply(staff, filed.ticket.id, "Thanks, we are looking into it.", Visibility.PUBLIC)

@@ -1,4 +1,8 @@
-"""One place that wires services to the request's session and the settings."""
+"""One place that builds every service, wired to a session and the settings.
+
+Requests get a factory on the request's session (``helpdesk.web.get_factory``); commands get one from
+``helpdesk.cli.context.CliContext.factory``; the worker builds one per delivery.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,16 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from helpdesk.accounts.services import AccountService
 from helpdesk.config import Settings
-from helpdesk.tickets.services import TicketService
 
 if TYPE_CHECKING:
+    from helpdesk.accounts.services import AccountService
     from helpdesk.channels.base import Channel
-    from helpdesk.tickets.inbound import InboundService
+    from helpdesk.programs.services import ProgramService
+    from helpdesk.search.services import SearchService
+    from helpdesk.search.suggest import Suggester
     from helpdesk.tickets.outbox import OutboxService
+    from helpdesk.tickets.services import TicketService
 
 
 @dataclass
@@ -24,20 +30,35 @@ class Factory:
     _channels: dict[str, Channel] = field(default_factory=dict, repr=False)
 
     def create_account_service(self) -> AccountService:
+        from helpdesk.accounts.services import AccountService
+
         return AccountService(self.session)
 
     def create_ticket_service(self) -> TicketService:
-        return TicketService(self.session)
+        """Every write of a ticket or a message goes through this service, whichever channel it came from."""
+        from helpdesk.tickets.services import TicketService
+
+        return TicketService(self.session, acknowledge=self.settings.channel_acknowledge)
 
     def create_outbox_service(self) -> OutboxService:
         from helpdesk.tickets.outbox import OutboxService
 
         return OutboxService(self.session)
 
-    def create_inbound_service(self) -> InboundService:
-        from helpdesk.tickets.inbound import InboundService
+    def create_program_service(self) -> ProgramService:
+        from helpdesk.programs.services import ProgramService
 
-        return InboundService(self.session, self.settings)
+        return ProgramService(self.session)
+
+    def create_search_service(self) -> SearchService:
+        from helpdesk.search.services import SearchService
+
+        return SearchService(self.settings.index_dir)
+
+    def create_suggester(self) -> Suggester:
+        from helpdesk.search.suggest import Suggester
+
+        return Suggester(self.create_search_service(), self.settings.public_url)
 
     def create_channel(self, name: str) -> Channel:
         """The channel called ``name``, chosen by settings: Slack and the forum are on when their secrets are set.

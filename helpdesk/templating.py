@@ -9,6 +9,7 @@ from flask import Flask
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from helpdesk.links import safe_link
 from helpdesk.web import current_user, get_settings
 
 # html=False: raw HTML typed by a user is shown as text; nh3 then guards what Markdown produced.
@@ -31,6 +32,7 @@ def format_time(value: datetime | None) -> str:
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["time"] = format_time
+    app.jinja_env.filters["safe_link"] = safe_link
 
     @app.context_processor
     def _globals() -> dict[str, object]:

@@ -35,12 +35,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from helpdesk.channels.base import Channel, DeliveryError, PermanentDeliveryError, RateLimitedError
+from helpdesk.channels.base import Channel, DeliveryError, PermanentDeliveryError, RateLimitedError, ThreadRef
 from helpdesk.config import Settings
 from helpdesk.db import utcnow
-from helpdesk.tickets.models import Message, OutboxItem, OutboxStatus, Ticket
+from helpdesk.tickets.models import Message, OutboxItem, OutboxKind, OutboxStatus, Ticket
+from helpdesk.tickets.services import TicketService
 
 log = logging.getLogger("helpdesk.worker")
 
@@ -103,12 +105,28 @@ class OutboxWorker:
         return stats
 
     def run_forever(self) -> None:
-        """Deliver until SIGTERM or SIGINT, polling every ``worker_poll_seconds`` when idle."""
+        """Deliver until SIGTERM or SIGINT, polling every ``worker_poll_seconds`` when idle.
+
+        A database outage does not end the worker: it logs, waits (doubling up to the backoff cap) and
+        tries again on a fresh connection. A delivery interrupted by the outage keeps its lease, and the
+        next attempt looks for the earlier post before posting again.
+        """
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
         log.info("worker started")
+        outages = 0
         while not self.stopping.is_set():
-            stats = self.run_once()
+            try:
+                stats = self.run_once()
+            except DBAPIError as exc:
+                outages += 1
+                delay = backoff_delay(self.settings, outages, self.rng)
+                log.error("database unavailable (%s); retrying in %.1fs", exc.orig, delay)
+                self.stopping.wait(delay)
+                continue
+            if outages:
+                log.info("database reachable again after %s failed attempts", outages)
+                outages = 0
             if stats.delivered or stats.retried or stats.dead:
                 log.info("outbox: %s", stats)
             self.stopping.wait(self.settings.worker_poll_seconds)
@@ -151,24 +169,34 @@ class OutboxWorker:
             item = session.get(OutboxItem, item_id)
             if item is None or item.status is not OutboxStatus.PENDING:
                 return
-            channel_name, kind, payload = item.channel, item.kind, dict(item.payload or {})
+            channel_name, kind, payload = item.channel, OutboxKind(item.kind), dict(item.payload or {})
             attempted_before = item.attempts > 1 or item.last_error is not None
-            session.rollback()  # no transaction stays open across the network call
-
-            key = f"outbox-{item_id}"
-            if kind == "profile":
+            if kind is OutboxKind.PROFILE:
+                session.rollback()
                 self._profile(session, item_id, channel_name, payload, stats)
                 return
             try:
                 channel = self.channel(channel_name)
-                thread = channel.thread_from_external(payload.get("external") or {})
+                # Where to post is read from the ticket now, not from when the item was queued: a
+                # ticket that adopted a thread since then is answered in that thread.
+                thread, text = self._what_and_where(session, item, channel)
+            except Exception as exc:  # noqa: BLE001 - an unknown channel, a ticket without a thread
+                session.rollback()
+                permanent = isinstance(exc, PermanentDeliveryError)
+                self._failed(session, item_id, exc, None if permanent else self._backoff(session, item_id), stats,
+                             permanent=permanent)
+                return
+            session.rollback()  # no transaction stays open across the network call
+
+            key = f"outbox-{item_id}"
+            try:
                 remote_id = None
                 if attempted_before:
                     remote_id = self._already_posted(channel, thread, key)
                     if remote_id:
                         log.info("outbox %s was posted before (%s); recording it", item_id, remote_id)
                 if not remote_id:
-                    remote_id = channel.reply(thread, str(payload.get("text") or ""), idempotency_key=key)
+                    remote_id = channel.reply(thread, text, idempotency_key=key)
             except RateLimitedError as exc:
                 delay = exc.retry_after if exc.retry_after is not None else self._backoff(session, item_id)
                 self._failed(session, item_id, exc, delay, stats)
@@ -176,13 +204,27 @@ class OutboxWorker:
                 self._failed(session, item_id, exc, None, stats, permanent=True)
             except DeliveryError as exc:
                 self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
-            except Exception as exc:  # noqa: BLE001 - an unknown channel or a bug: keep the item, retry later
+            except Exception as exc:  # noqa: BLE001 - a bug: keep the item, retry later
                 log.exception("outbox %s: unexpected error", item_id)
                 self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
             else:
                 self._delivered(session, item_id, remote_id or "", stats)
         finally:
             session.close()
+
+    def _what_and_where(self, session: Session, item: OutboxItem, channel: Channel) -> tuple[ThreadRef, str]:
+        """The thread (from the ticket) and the text (from the message, or the channel's acknowledgement)."""
+        ticket = session.get(Ticket, item.ticket_id) if item.ticket_id else None
+        if ticket is None:
+            raise PermanentDeliveryError("The ticket of this delivery is gone.")
+        thread = channel.thread_from_external(ticket.external or {})
+        if OutboxKind(item.kind) is OutboxKind.ACK:
+            link = f"{self.settings.public_url.rstrip('/')}/tickets/{ticket.id}"
+            return thread, channel.acknowledgement(ticket.id, link, thread)
+        message = session.get(Message, item.message_id) if item.message_id else None
+        if message is None:
+            raise PermanentDeliveryError("The message of this delivery is gone.")
+        return thread, message.body
 
     def _profile(self, session: Session, item_id: int, channel_name: str, payload: dict[str, Any],
                  stats: Stats) -> None:
@@ -231,29 +273,21 @@ class OutboxWorker:
             return
         item.status, item.remote_id, item.delivered_at, item.locked_until = (
             OutboxStatus.DELIVERED, remote_id[:255], now, None)
-        if item.message_id and remote_id:
-            message = session.get(Message, item.message_id)
-            if message is not None and not message.external_id:
-                message.external_id = remote_id[:200]
-        if item.ticket_id and remote_id:
-            self._adopt_thread(session, item, remote_id)
+        started = self._started_thread(session, item, remote_id) if item.ticket_id and remote_id else None
+        TicketService(session, clock=self.clock).record_delivery(item, remote_id, started)
         session.commit()
         stats.delivered += 1
         log.info("outbox %s delivered to %s as %s", item_id, item.channel, remote_id)
 
-    def _adopt_thread(self, session: Session, item: OutboxItem, remote_id: str) -> None:
-        """A ticket without a thread (filed by slash command) adopts the thread its first message started,
-        so later replies go there and the requester's answers in it come back to the ticket."""
+    def _started_thread(self, session: Session, item: OutboxItem, remote_id: str) -> dict[str, str] | None:
+        """The thread a first message to a thread-less ticket (a slash command's) started, if any."""
         ticket = session.get(Ticket, item.ticket_id)
         if ticket is None or ticket.thread_key is not None:
-            return
+            return None
         try:
-            started = self.channel(item.channel).thread_started_by(remote_id)
+            return self.channel(item.channel).thread_started_by(remote_id)
         except Exception:  # noqa: BLE001 - adopting a thread is a convenience, never a failure
-            return
-        if started:
-            ticket.external = {**ticket.external, **started}
-            ticket.thread_key = ":".join(started.values())[:200]
+            return None
 
     def _failed(self, session: Session, item_id: int, exc: BaseException, delay: float | None, stats: Stats,
                 *, permanent: bool = False) -> None:

@@ -1,17 +1,19 @@
 """The channel interface: turn a verified request into an inbound message; post a reply into a thread.
 
-Channels never touch the database. A webhook route calls :meth:`Channel.parse`, hands the result to
-one service method, and acknowledges; the worker calls :meth:`Channel.reply` for each outbox item.
+Channels never touch the database. A webhook route calls :meth:`Channel.parse`, hands the resulting
+:class:`~helpdesk.tickets.inbound.InboundMessage` (a type of the ticket domain, which knows no transport)
+to the ticket service, and acknowledges; the worker calls :meth:`Channel.reply` for each outbox item.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from helpdesk.exceptions import HelpdeskError, InvalidSignatureError
+from helpdesk.tickets.inbound import Author, InboundMessage, ThreadRef
 
 __all__ = [
     "Author", "Channel", "Control", "DeliveryError", "Ignored", "InboundMessage",
@@ -40,61 +42,6 @@ class RateLimitedError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help (bad token, channel gone, thread deleted): the delivery is dead at once."""
-
-
-@dataclass(frozen=True)
-class ThreadRef:
-    """Where a conversation lives outside: a Slack channel and thread, or a forum topic.
-
-    ``conversation`` is the Slack channel id or the forum topic id; ``thread`` the Slack ``thread_ts``
-    (None for a forum topic, or for a Slack direct message that has no thread yet).
-    """
-
-    channel: str
-    conversation: str
-    thread: str | None = None
-
-    @property
-    def key(self) -> str:
-        """A ``thread_key`` for tickets: later messages in the same thread join the thread's ticket."""
-        return f"{self.conversation}:{self.thread}" if self.thread else self.conversation
-
-
-@dataclass(frozen=True)
-class Author:
-    """Who wrote an inbound message, as the channel knows them."""
-
-    external_id: str
-    username: str | None = None
-    display_name: str | None = None
-    email: str | None = None
-    email_verified: bool = False
-
-
-@dataclass(frozen=True)
-class InboundMessage:
-    """One verified message from a channel, ready for the intake service.
-
-    ``delivery_ids`` are the idempotency keys recorded in the inbound ledger in the same transaction
-    that stores the message (for Slack: the event id and ``channel:ts``; for the forum: the post id).
-    With ``starts_ticket`` the message files a ticket unless its thread already has one; without it,
-    the message only joins the ticket of its thread and is dropped when there is none. ``thread_key``
-    is None for tickets that no later message can join (a slash command answered in a direct message).
-    """
-
-    channel: str
-    delivery_ids: tuple[str, ...]
-    author: Author
-    thread: ThreadRef
-    text: str
-    message_id: str
-    starts_ticket: bool = True
-    thread_key: str | None = None
-    #: The message is the first of its thread (a new Slack message, a topic's first post), so the
-    #: intake need not look for the thread's ticket; a racing filer is caught by the unique thread key.
-    opens_thread: bool = False
-    subject: str | None = None
-    external: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -157,5 +104,10 @@ class Channel(ABC):
         return None
 
     def thread_from_external(self, external: Mapping[str, Any]) -> ThreadRef:
-        """The thread a ticket's ``external`` data points at."""
+        """The thread a ticket's ``external`` data points at (read from the ticket at delivery time)."""
         raise PermanentDeliveryError(f"The {self.name} channel has no thread to reply to.")
+
+    def acknowledgement(self, ticket_id: int, link: str, thread: ThreadRef) -> str:
+        """The message that tells a requester their question is ticket ``ticket_id``, in the channel's words."""
+        return (f"Thanks! Your question is ticket #{ticket_id} in the DP0 Support Desk ({link}). "
+                "Someone from the support team will answer here.")

@@ -10,7 +10,8 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydiscourse import DiscourseClient
@@ -136,7 +137,7 @@ class DiscourseChannel(Channel):
                           display_name=str(post.get("name") or username) or None),
             thread=ThreadRef(self.name, str(topic_id)),
             text=text, message_id=str(post_id), starts_ticket=post_number == 1, thread_key=str(topic_id),
-            subject=title[:200], external=external,
+            subject=title, external=external,
         )
 
     def recent_posts(self, pages: int) -> Iterator[Mapping[str, Any]]:
@@ -156,6 +157,10 @@ class DiscourseChannel(Channel):
                 return
 
     # -- outbound --------------------------------------------------------------------------------
+
+    def acknowledgement(self, ticket_id: int, link: str, thread: ThreadRef) -> str:
+        return (f"Thanks! Your question is ticket #{ticket_id} in the DP0 Support Desk ({link}). "
+                "Someone from the support team will answer in this topic.")
 
     def thread_from_external(self, external: Mapping[str, Any]) -> ThreadRef:
         topic = external.get("topic_id")
@@ -198,6 +203,56 @@ class DiscourseChannel(Channel):
             raise
         except Exception as exc:  # noqa: BLE001 - 5xx, timeouts, refused connections, bad content type
             raise DeliveryError(f"Forum unreachable: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass
+class SyncResult:
+    """What ``helpdesk discourse sync`` did."""
+
+    filed: int = 0
+    joined: int = 0
+    already: int = 0
+    ignored: int = 0
+
+    def __str__(self) -> str:
+        return (f"{self.filed} tickets filed, {self.joined} replies added, {self.already} already stored, "
+                f"{self.ignored} ignored")
+
+
+def sync_missed_posts(channel: DiscourseChannel, receive: Callable[[InboundMessage], Any], pages: int) -> SyncResult:
+    """File the forum posts the webhooks missed, oldest first, each exactly once.
+
+    Reads the latest posts (``/posts.json``, ``pages`` pages) and hands each to ``receive`` (the ticket
+    service's), which skips posts already stored by the same ledger keys the webhook uses, so running
+    this next to live webhooks is safe.
+    """
+    result = SyncResult()
+    posts = {int(post["id"]): post for post in channel.recent_posts(pages) if "id" in post}
+    for post_id in sorted(posts):
+        try:
+            inbound = channel.message_from_post(posts[post_id])
+        except HelpdeskError as exc:
+            log.warning("forum post %s skipped: %s", post_id, exc.message)
+            result.ignored += 1
+            continue
+        if not isinstance(inbound, InboundMessage):
+            result.ignored += 1
+            continue
+        try:
+            received = receive(inbound)
+        except HelpdeskError as exc:  # refused as stored (an id too long): the rest still go in
+            log.warning("forum post %s refused: %s", post_id, exc.message)
+            result.ignored += 1
+            continue
+        if received.duplicate:
+            result.already += 1
+        elif received.created:
+            result.filed += 1
+        elif received.message_id is not None:
+            result.joined += 1
+        else:
+            result.ignored += 1
+    return result
 
 
 def _retry_after(response: Any) -> float | None:

@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from helpdesk.channels.base import Control, DeliveryError, Ignored, InboundMessage
 from helpdesk.exceptions import HelpdeskError
-from helpdesk.web import csrf, get_factory
+from helpdesk.web import csrf, get_factory, get_settings
 
 log = logging.getLogger("helpdesk.integrations")
 
@@ -43,7 +43,7 @@ def slack_events() -> ResponseReturnValue:
     if isinstance(result, Control):
         return jsonify(dict(result.response)) if result.response else _ack()
     if isinstance(result, InboundMessage):
-        get_factory().create_inbound_service().receive(result)
+        get_factory().create_ticket_service().receive(result)
         return _ack()
     if isinstance(result, Ignored):
         return _ack()
@@ -61,8 +61,7 @@ def slack_commands() -> ResponseReturnValue:
     if isinstance(result, ModalRequest):
         return _open_modal(result)
     if isinstance(result, CommandRequest):
-        answer = get_factory().create_inbound_service().file_command(result.message)
-        return jsonify({"response_type": "ephemeral", "text": answer})
+        return jsonify({"response_type": "ephemeral", "text": _file_command(result.message)})
     raise UnsupportedRequestError("This address takes slash commands only.")
 
 
@@ -75,11 +74,23 @@ def slack_interactions() -> ResponseReturnValue:
     if isinstance(result, ModalRequest):
         return _open_modal(result)
     if isinstance(result, InboundMessage):
-        get_factory().create_inbound_service().receive(result)
+        get_factory().create_ticket_service().receive(result)
         return _ack()  # an empty 200 closes the modal
     if isinstance(result, Control | Ignored):
         return _ack()
     raise UnsupportedRequestError("This address takes interactions only.")
+
+
+def _file_command(message: InboundMessage) -> str:
+    """File a slash command's question; the private answer carries its number and knowledge-base matches."""
+    from helpdesk.channels.slack import command_answer
+
+    factory = get_factory()
+    received = factory.create_ticket_service().receive(message)
+    ticket = factory.create_ticket_service().find(received.ticket_id)
+    link = f"{get_settings().public_url.rstrip('/')}/tickets/{ticket.id}"
+    suggestions = factory.create_suggester().for_text(f"{ticket.subject}\n{ticket.body}")
+    return command_answer(ticket.id, ticket.subject, link, suggestions)
 
 
 def _open_modal(modal: object) -> ResponseReturnValue:
@@ -100,6 +111,6 @@ def discourse_webhook() -> ResponseReturnValue:
     if isinstance(result, Control):
         return jsonify(dict(result.response)) if result.response else _ack()
     if isinstance(result, InboundMessage):
-        received = get_factory().create_inbound_service().receive(result)
+        received = get_factory().create_ticket_service().receive(result)
         return jsonify({"ticket": received.ticket_id, "duplicate": received.duplicate})
     return jsonify({"ignored": result.reason if isinstance(result, Ignored) else "unsupported"})

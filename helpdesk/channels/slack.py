@@ -108,6 +108,8 @@ class SlackChannel(Channel):
         self.verifier = SignatureVerifier(secret, clock) if clock is not None else SignatureVerifier(secret)
         self.settings = settings
         self.support_channels = frozenset(settings.slack_channel_ids)
+        #: Events carry only a user id: the worker asks users.info for the name and verified email.
+        self.looks_up_profiles = bool(settings.slack_profile_lookup and settings.slack_bot_token)
         self._client: WebClient | None = None
 
     @property
@@ -193,6 +195,7 @@ class SlackChannel(Channel):
             thread=ThreadRef(self.name, channel, root),
             text=text, message_id=ts, starts_ticket=starts, thread_key=f"{channel}:{root}",
             opens_thread=root == ts, subject=subject_from(text), external=external,
+            lookup_profile=self.looks_up_profiles,
         )
 
     def _parse_command(self, form: dict[str, str]) -> Any:
@@ -209,7 +212,7 @@ class SlackChannel(Channel):
             channel=self.name, delivery_ids=(f"command:{trigger_id}",),
             author=Author(external_id=user, username=form.get("user_name")),
             thread=ThreadRef(self.name, user, None), text=text, message_id=trigger_id,
-            subject=subject_from(text), external=external,
+            subject=subject_from(text), external=external, lookup_profile=self.looks_up_profiles,
         )
         return CommandRequest(message, form.get("command") or "/dp0-help")
 
@@ -259,12 +262,13 @@ class SlackChannel(Channel):
                 channel=self.name, delivery_ids=(f"view:{view['id']}",), author=Author(external_id=requester),
                 thread=ThreadRef(self.name, channel, root), text=text or "(no text)", message_id=meta["ts"],
                 thread_key=f"{channel}:{root}", subject=subject or subject_from(text), external=external,
+                lookup_profile=self.looks_up_profiles,
             )
         external = {"channel": user, "user": user, "origin": "modal", "from_channel": meta.get("channel")}
         return InboundMessage(
             channel=self.name, delivery_ids=(f"view:{view['id']}",), author=Author(external_id=user),
             thread=ThreadRef(self.name, user, None), text=text or "(no text)", message_id=view["id"],
-            subject=subject or subject_from(text), external=external,
+            subject=subject or subject_from(text), external=external, lookup_profile=self.looks_up_profiles,
         )
 
     # -- outbound --------------------------------------------------------------------------------
@@ -291,6 +295,11 @@ class SlackChannel(Channel):
             display_name=profile.get("real_name") or profile.get("display_name") or user.get("real_name"),
             email=email, email_verified=bool(email),
         )
+
+    def acknowledgement(self, ticket_id: int, link: str, thread: ThreadRef) -> str:
+        where = "in this thread" if thread.thread else "here"
+        return (f"Thanks! Your question is ticket #{ticket_id} in the DP0 Support Desk ({link}). "
+                f"Someone from the support team will answer {where}.")
 
     def thread_from_external(self, external: Mapping[str, Any]) -> ThreadRef:
         channel = external.get("channel")
@@ -347,6 +356,15 @@ class SlackChannel(Channel):
             raise DeliveryError(f"Slack API error: HTTP {status} {error or ''}".strip()) from exc
         except Exception as exc:  # noqa: BLE001 - timeouts, refused connections, garbled answers
             raise DeliveryError(f"Slack unreachable: {type(exc).__name__}: {exc}") from exc
+
+
+def command_answer(ticket_id: int, subject: str, link: str, suggestions: list[dict[str, str]]) -> str:
+    """The private answer to ``/dp0-help <question>``: the ticket's number and knowledge-base matches."""
+    lines = [f"Filed ticket #{ticket_id}: {subject} ({link}). The support team will answer you in a direct message."]
+    if suggestions:
+        lines.append("Meanwhile, these knowledge-base articles may help:")
+        lines.extend(f"• <{s['url']}|{s['title']}>" for s in suggestions)
+    return "\n".join(lines)
 
 
 def ticket_modal(meta: Mapping[str, Any], *, text: str = "") -> dict[str, Any]:

@@ -19,14 +19,14 @@ def programs() -> None:
               help="A programs.yaml; default: the shipped DP0 programme.")
 def programs_load(path: Path | None) -> None:
     """Create the programmes that do not exist yet (caps of existing ones are left alone)."""
-    from helpdesk.cli import _session, _settings
+    from helpdesk.cli.context import cli_context
     from helpdesk.programs.services import ProgramService, load_program_config
 
     try:
         configs = load_program_config(path)
     except HelpdeskError as exc:
         raise click.ClickException(exc.message) from exc
-    with _session(_settings()) as session:
+    with cli_context().session() as session:
         created, kept = ProgramService(session).sync(configs)
     click.echo(f"{len(configs)} programmes: {created} created, {kept} already there.")
 
@@ -35,10 +35,10 @@ def programs_load(path: Path | None) -> None:
 @click.argument("slug", default="dp0")
 def programs_show(slug: str) -> None:
     """Print a programme's cap and how many are active, pending and waiting."""
-    from helpdesk.cli import _session, _settings
+    from helpdesk.cli.context import cli_context
     from helpdesk.programs.services import ProgramService
 
-    with _session(_settings()) as session:
+    with cli_context().session() as session:
         try:
             counts = ProgramService(session).counts(slug)
         except HelpdeskError as exc:

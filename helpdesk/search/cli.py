@@ -26,11 +26,11 @@ def kb() -> None:
               help="The built documentation; default HELPDESK_DOCS_DIR.")
 def kb_index(kb_dir: Path, docs_dir: Path | None) -> None:
     """Rebuild the search index from kb/ and the built documentation."""
-    from helpdesk.cli import _settings
+    from helpdesk.cli.context import cli_context
     from helpdesk.search.documents import iter_built_docs, iter_kb
     from helpdesk.search.services import SearchService
 
-    settings = _settings()
+    settings = cli_context().settings
     docs_dir = docs_dir or settings.docs_dir
     if not kb_dir.is_dir():
         raise click.ClickException(f"No knowledge base at {kb_dir}; pass --kb-dir.")
@@ -49,11 +49,11 @@ def kb_index(kb_dir: Path, docs_dir: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {title, url, kind, score, snippet}.")
 def kb_search(query: str, limit: int, as_json: bool) -> None:
     """Search the knowledge base and the documentation."""
-    from helpdesk.cli import _settings
+    from helpdesk.cli.context import cli_context
     from helpdesk.search.services import SearchService
 
     try:
-        hits = SearchService(_settings().index_dir).query(query, limit)
+        hits = SearchService(cli_context().settings.index_dir).query(query, limit)
     except HelpdeskError as exc:
         raise click.ClickException(exc.message) from exc
     if as_json:

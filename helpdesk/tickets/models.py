@@ -51,6 +51,17 @@ class Direction(enum.StrEnum):
     OUTBOUND = "outbound"
 
 
+class OutboxKind(enum.StrEnum):
+    """What an outbox item delivers; the worker handles each kind its own way."""
+
+    #: A staff member's public answer, posted into the ticket's thread.
+    REPLY = "reply"
+    #: The ticket number, posted into the thread of a ticket filed from a channel.
+    ACK = "ack"
+    #: A look-up of a new channel user's name and verified email (Slack's users.info).
+    PROFILE = "profile"
+
+
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"

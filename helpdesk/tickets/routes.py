@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from helpdesk.links import safe_link
 from helpdesk.tickets.forms import ReplyForm, TicketForm
 from helpdesk.tickets.models import Source, Visibility
 from helpdesk.web import current_user, get_factory, limiter, login_required, public_rate_limit
@@ -26,11 +27,13 @@ def new() -> Response | str | tuple[str, int]:
     form = TicketForm()
     if request.method == "GET":
         form.subject.data = request.args.get("subject", "")[:200]
-        form.page.data = request.args.get("page", "")[:500]
+        # Only a safe link is carried along: the page is shown to staff as a link.
+        form.page.data = safe_link(request.args.get("page", "")) or ""
         return render_template("tickets/new.html", form=form)
     if not form.validate_on_submit():
         return render_template("tickets/new.html", form=form), 400
-    external = {"page": form.page.data} if form.page.data else None
+    page = safe_link(form.page.data)
+    external = {"page": page} if page else None
     filed = get_factory().create_ticket_service().file(
         current_user(), form.subject.data, form.body.data, Source.WEB, external=external
     )

@@ -1,4 +1,23 @@
-"""Ticket use cases: filing (idempotently), listing, replying, changing queue/status/assignee."""
+"""Tickets: the one module that writes tickets and messages, and reads them back.
+
+Every entry point files and replies through :class:`TicketService`: the web form, the API, Slack, the
+forum's webhooks, ``helpdesk discourse sync`` and the demo loader. Each shares the same parts: the text
+policy of :mod:`helpdesk.text` (strict for the form and the API, lenient for webhooks), one audit
+builder, one outbox enqueue (:class:`~helpdesk.tickets.models.OutboxKind`), one earlier-delivery
+lookup and one rule for what a message does to a ticket's status (:func:`status_after_message`).
+
+Idempotency rests on the inbound ledger (:class:`~helpdesk.tickets.models.InboundDelivery`, unique on
+``(source, external_id)``) and on the ticket's unique ``(source, thread_key)``. Every key of a delivery
+(Slack: ``msg:<channel>:<ts>`` and ``event:<event id>``; forum: ``post:<post id>``; API:
+``<person>:<Idempotency-Key>``) is inserted in the transaction that stores the ticket or message. A
+retry, a mention's twin ``message`` event, or a webhook racing the sync poll then hits a unique
+constraint (on PostgreSQL the second insert waits for the first transaction and fails when it commits;
+on SQLite writers queue behind ``BEGIN IMMEDIATE``), the whole transaction rolls back, and the earlier
+delivery is reported instead: nothing new is stored.
+
+Filing uses Core statements, not the ORM's unit of work: it runs for every Slack message, and the
+unit of work costs more CPU than the SQL it sends.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +25,19 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Insert, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from helpdesk import audit
 from helpdesk.accounts.models import Identity, Person, Provider
-from helpdesk.audit import AuditEvent
+from helpdesk.accounts.services import AccountService
 from helpdesk.db import execute_inserts, utcnow
 from helpdesk.exceptions import (
     ConflictError,
@@ -26,11 +46,15 @@ from helpdesk.exceptions import (
     NotFoundError,
     PermissionDeniedError,
 )
+from helpdesk.text import lenient_text, shorten, strict_text
+from helpdesk.tickets.inbound import InboundMessage
 from helpdesk.tickets.models import (
     Direction,
     InboundDelivery,
     Message,
     OutboxItem,
+    OutboxKind,
+    OutboxStatus,
     Priority,
     Queue,
     Source,
@@ -39,11 +63,17 @@ from helpdesk.tickets.models import (
     Visibility,
 )
 
+log = logging.getLogger("helpdesk.tickets")
+
 SUBJECT_MAX = 200
 BODY_MAX = 20_000
 PAGE_SIZE_MAX = 100
+#: Column widths of what identifies a delivery; a longer key is refused, never cut (cut keys could collide).
+DELIVERY_KEY_MAX = 255
+THREAD_KEY_MAX = 200
+EXTERNAL_ID_MAX = 200
 
-#: Status changes staff may make by hand. Replies move tickets too (see ``reply``).
+#: Status changes staff may make by hand. Messages move tickets too (see ``status_after_message``).
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.NEW: frozenset({Status.TRIAGED, Status.IN_PROGRESS, Status.WAITING_ON_USER, Status.RESOLVED,
                            Status.CLOSED}),
@@ -53,30 +83,89 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.RESOLVED: frozenset({Status.IN_PROGRESS, Status.CLOSED}),
     Status.CLOSED: frozenset({Status.IN_PROGRESS}),
 }
-#: Where a requester's reply moves a ticket: it needs a person again.
+#: Where a requester's public message moves a ticket: it needs a person again.
 REOPENED_BY_REQUESTER = frozenset({Status.WAITING_ON_USER, Status.RESOLVED, Status.CLOSED})
-#: Channels a public reply is sent back to through the outbox.
+#: Where a staff member's public answer moves a ticket: the requester's turn.
+ANSWERED_BY_STAFF = frozenset({Status.NEW, Status.TRIAGED, Status.IN_PROGRESS})
+#: Sources whose public replies go back out through the outbox (web and API requesters read them here).
 REPLY_CHANNELS = frozenset({Source.SLACK, Source.DISCOURSE})
+
+# Built once: every Slack message runs these, and building a statement costs more CPU than sending it.
+PERSON_BY_IDENTITY = (
+    select(Person.id).join(Identity, Identity.person_id == Person.id)
+    .where(Identity.provider == bindparam("provider"), Identity.external_id == bindparam("external_id"),
+           Person.merged_into_id.is_(None))
+)
+INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id)
+
+#: Attempts at storing one inbound message when a concurrent writer took its thread in between.
+ATTEMPTS = 3
+
+
+def status_after_message(status: Status, *, public: bool, by_requester: bool, by_staff: bool) -> Status:
+    """The one rule for what a new message does to a ticket's status.
+
+    A requester's public message reopens a ticket that waited on them or was solved; a staff member's
+    public answer hands the ticket to the requester. Internal notes change nothing.
+    """
+    if not public:
+        return status
+    if by_requester and status in REOPENED_BY_REQUESTER:
+        return Status.IN_PROGRESS
+    if by_staff and not by_requester and status in ANSWERED_BY_STAFF:
+        return Status.WAITING_ON_USER
+    return status
+
+
+def outbox_insert(kind: OutboxKind, channel: str, dedupe_key: str, now: datetime, *, ticket_id: int | None = None,
+                  message_id: int | None = None, payload: Mapping[str, Any] | None = None) -> Insert:
+    """The one way into the outbox. Where to deliver is read from the ticket when the worker delivers."""
+    return insert(OutboxItem.__table__).values(
+        dedupe_key=dedupe_key, channel=channel, kind=kind.value, ticket_id=ticket_id, message_id=message_id,
+        payload=dict(payload or {}), status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=now,
+        created_at=now,
+    )
 
 
 @dataclass(frozen=True)
 class DeliveryKey:
-    """Identifies one inbound delivery for idempotency: (source, external id) plus a request digest."""
+    """Identifies one delivery for idempotency: its source, one or more external ids, and a request digest.
+
+    The digest (``fingerprint``) lets the API refuse an ``Idempotency-Key`` reused for another request.
+    """
 
     source: str
-    external_id: str
+    external_ids: tuple[str, ...]
     fingerprint: str | None = None
 
     @classmethod
     def for_request(cls, source: str, external_id: str, payload: Any) -> DeliveryKey:
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-        return cls(source, external_id, digest)
+        return cls(source, (external_id,), digest)
+
+    @classmethod
+    def of(cls, source: str, external_id: str) -> DeliveryKey:
+        return cls(source, (external_id,))
 
 
 @dataclass(frozen=True)
 class Filed:
     ticket: Ticket
     created: bool
+
+
+@dataclass(frozen=True)
+class Received:
+    """What the intake did with one inbound message."""
+
+    ticket_id: int | None
+    message_id: int | None = None
+    created: bool = False
+    duplicate: bool = False
+
+    @property
+    def ignored(self) -> bool:
+        return self.ticket_id is None
 
 
 @dataclass(frozen=True)
@@ -93,13 +182,16 @@ class QueueSummary:
 
 
 class TicketService:
-    """The ticket core. Routes, the CLI and the channels call it; it never imports Flask."""
+    """The ticket core. Routes, the CLI, the worker and the channels' routes call it; it never imports Flask."""
 
-    def __init__(self, session: Session, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, session: Session, clock: Callable[[], datetime] = utcnow, *,
+                 acknowledge: bool = True) -> None:
         self.session = session
         self.clock = clock
+        #: Post an acknowledgement into the thread of every ticket filed from a channel.
+        self.acknowledge = acknowledge
 
-    # -- filing ----------------------------------------------------------------------------------
+    # -- filing: the web form, the API, the demo loader (strict text) -----------------------------
 
     def file(
         self,
@@ -118,47 +210,197 @@ class TicketService:
         Raises
         ------
         InvalidInputError
-            Empty or oversized subject or body, or an unknown queue.
+            Empty, oversized or unstorable subject or body (naming the field), or an unknown queue.
         ConflictError
             The delivery key was used before for a different request.
         """
-        subject, body = _clean_text(subject, "subject", SUBJECT_MAX), _clean_text(body, "body", BODY_MAX)
-        # No look-up first: the ledger's unique key decides, which is both the fast path for new
-        # deliveries and the only check that holds when two deliveries race.
+        subject, body = strict_text(subject, "subject", SUBJECT_MAX), strict_text(body, "body", BODY_MAX)
         queue = self._queue_by_slug(queue_slug) if queue_slug else None
-        now = self.clock()
-        ticket = Ticket(
-            subject=subject, body=body, source=source, requester_id=requester.id, requester=requester,
-            status=Status.TRIAGED if queue else Status.NEW, queue=queue, external=external or {},
-            thread_key=thread_key, created_at=now, updated_at=now,
-        )
-        self.session.add(ticket)
+        if delivery is not None:
+            self._check_keys(delivery.external_ids)
         try:
-            self.session.flush()
-            # The ledger row and the audit row are never read back here: one round trip for both.
-            writes = [insert(AuditEvent.__table__).values(
-                action="ticket.filed", actor_id=requester.id, ticket_id=ticket.id, data={"source": source.value},
-                created_at=now,
-            )]
-            if delivery is not None:
-                writes.append(insert(InboundDelivery.__table__).values(
-                    source=delivery.source, external_id=delivery.external_id,
-                    fingerprint=delivery.fingerprint, ticket_id=ticket.id, received_at=now,
-                ))
-            execute_inserts(self.session, writes)
+            ticket_id = self._insert_ticket(
+                requester_id=requester.id, subject=subject, body=body, source=source, external=external or {},
+                thread_key=_bounded(thread_key, THREAD_KEY_MAX, "thread key") if thread_key else None, queue=queue, delivery=delivery, acknowledge=False,
+                audit_data={"source": source.value},
+            )
             self.session.commit()
         except IntegrityError:
-            # A concurrent delivery with the same key (or the same thread) won the race.
+            # A concurrent delivery with the same key won the race: report its ticket.
             self.session.rollback()
-            if delivery is not None and (previous := self._previous_delivery(delivery)) is not None:
-                return Filed(previous, created=False)
-            raise
-        return Filed(ticket, created=True)
+            earlier = self.earlier_delivery(delivery) if delivery is not None else None
+            if earlier is None or earlier.ticket_id is None:
+                raise
+            return Filed(self.find(earlier.ticket_id), created=False)
+        return Filed(self.find(ticket_id), created=True)
 
-    def _previous_delivery(self, delivery: DeliveryKey) -> Ticket | None:
-        row = self.session.scalar(select(InboundDelivery).where(
-            InboundDelivery.source == delivery.source, InboundDelivery.external_id == delivery.external_id,
-        ))
+    # -- filing: Slack and the forum (lenient text) -----------------------------------------------
+
+    def receive(self, inbound: InboundMessage) -> Received:
+        """Store ``inbound`` once: a new ticket, a message on its thread's ticket, or nothing.
+
+        Returns
+        -------
+        Received
+            ``duplicate`` when any of its delivery keys was stored before; ``ticket_id`` None when the
+            message only joins threads and its thread has no ticket.
+
+        Raises
+        ------
+        InvalidInputError
+            A delivery key, thread or message id longer than the desk stores (refused, never cut).
+        """
+        delivery = DeliveryKey(inbound.channel, tuple(lenient_text(key) for key in inbound.delivery_ids))
+        self._check_keys(delivery.external_ids)
+        for attempt in range(ATTEMPTS):
+            try:
+                return self._receive_once(inbound, delivery)
+            except IntegrityError:
+                self.session.rollback()
+                if (earlier := self.earlier_delivery(delivery)) is not None:
+                    return earlier
+                if attempt == ATTEMPTS - 1:
+                    raise
+                # Someone filed a ticket for the same thread in between: try again, now joining it.
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _receive_once(self, inbound: InboundMessage, delivery: DeliveryKey) -> Received:
+        source = Source(inbound.channel)
+        thread_key = _bounded(lenient_text(inbound.thread_key), THREAD_KEY_MAX, "thread key") or None
+        ticket = None
+        if thread_key and not inbound.opens_thread:
+            ticket = self.session.scalar(
+                select(Ticket).where(Ticket.source == source, Ticket.thread_key == thread_key))
+            if ticket is None and not inbound.starts_ticket:
+                return Received(None)  # a reply in a thread that is no ticket
+        person_id = self._person_id(inbound)
+        body = lenient_text(inbound.text) or "(no text)"
+        if ticket is None:
+            # The subject is a heading: shortened when long, since the body keeps the whole text.
+            title = lenient_text(inbound.subject) or body.splitlines()[0]
+            if len(title) > SUBJECT_MAX and title not in body:
+                body = f"{title}\n\n{body}"
+            ticket_id = self._insert_ticket(
+                requester_id=person_id, subject=shorten(title, SUBJECT_MAX) or "Question", body=body,
+                source=source, external=dict(inbound.external), thread_key=thread_key, queue=None,
+                delivery=delivery, acknowledge=self.acknowledge,
+                audit_data={"source": source.value, "external_id": inbound.message_id},
+            )
+            self.session.commit()  # the delivery keys' unique constraint turns a duplicate into a rollback
+            return Received(ticket_id, created=True)
+        message = self._add_message(
+            ticket, author_id=person_id, body=body, visibility=Visibility.PUBLIC,
+            by_requester=person_id == ticket.requester_id, by_staff=False,
+            external_id=_bounded(lenient_text(inbound.message_id), EXTERNAL_ID_MAX, "message id") or None,
+            delivery=delivery, audit_data={"source": source.value},
+        )
+        self.session.commit()
+        return Received(ticket.id, message.id)
+
+    def _person_id(self, inbound: InboundMessage) -> int:
+        """The author's person: one light query when known; created (and looked up later) when new."""
+        author = inbound.author
+        provider = Provider(inbound.channel)
+        author_id = _bounded(lenient_text(author.external_id), EXTERNAL_ID_MAX, "author id")
+        row = self.session.execute(PERSON_BY_IDENTITY, {"provider": provider.value, "external_id": author_id}).first()
+        if row is not None:
+            return row.id
+        person, new_person = AccountService(self.session, clock=self.clock).identify(
+            provider, author_id, username=shorten(lenient_text(author.username), 200) or None,
+            display_name=shorten(lenient_text(author.display_name), 200) or None,
+            email=lenient_text(author.email)[:320] or None, email_verified=author.email_verified,
+        )
+        if new_person and inbound.lookup_profile and author.email is None:
+            # The channel can tell the name and verified email later (in the worker), which may join
+            # this person to one we already know.
+            self.session.execute(outbox_insert(
+                OutboxKind.PROFILE, inbound.channel, f"profile:{inbound.channel}:{author_id}", self.clock(),
+                payload={"user": author_id}))
+        return person.id
+
+    # -- the shared write steps --------------------------------------------------------------------
+
+    def _insert_ticket(
+        self, *, requester_id: int, subject: str, body: str, source: Source, external: dict[str, Any],
+        thread_key: str | None, queue: Queue | None, delivery: DeliveryKey | None, acknowledge: bool,
+        audit_data: dict[str, Any],
+    ) -> int:
+        """The ticket row, its delivery keys, its audit event and its acknowledgement: uncommitted."""
+        now = self.clock()
+        ticket_id = self.session.execute(INSERT_TICKET, {
+            "subject": subject, "body": body, "source": source.value,
+            "status": (Status.TRIAGED if queue else Status.NEW).value, "priority": Priority.NORMAL.value,
+            "queue_id": queue.id if queue else None, "requester_id": requester_id, "thread_key": thread_key,
+            "external": external, "created_at": now, "updated_at": now,
+        }).scalar_one()
+        writes = [audit.insert_event("ticket.filed", actor_id=requester_id, ticket_id=ticket_id, created_at=now,
+                                     **audit_data)]
+        if delivery is not None:
+            writes.append(self._ledger(delivery, now, ticket_id, None))
+        if acknowledge and source in REPLY_CHANNELS:
+            writes.append(outbox_insert(OutboxKind.ACK, source.value, f"ack:{ticket_id}", now, ticket_id=ticket_id))
+        # The rows are never read back here: one round trip for all of them.
+        execute_inserts(self.session, writes)
+        return ticket_id
+
+    def _add_message(
+        self, ticket: Ticket, *, author_id: int | None, body: str, visibility: Visibility, by_requester: bool,
+        by_staff: bool, external_id: str | None = None, delivery: DeliveryKey | None = None,
+        audit_data: dict[str, Any] | None = None, author: Person | None = None,
+    ) -> Message:
+        """A message on ``ticket``, the status it leads to, its audit event and its delivery: uncommitted."""
+        now = self.clock()
+        public = visibility is Visibility.PUBLIC
+        # Inbound means written on the requester's side; staff answers and internal notes are outbound.
+        outbound = by_staff and not (by_requester and public)
+        message = Message(
+            ticket=ticket, author_id=author_id, body=body, visibility=visibility,
+            direction=Direction.OUTBOUND if outbound else Direction.INBOUND, external_id=external_id,
+            created_at=now,
+        )
+        if author is not None:
+            message.author = author
+        self.session.add(message)
+        previous = ticket.status
+        ticket.status = status_after_message(previous, public=public, by_requester=by_requester, by_staff=by_staff)
+        if public and outbound:
+            ticket.first_response_at = ticket.first_response_at or now
+        ticket.updated_at = now
+        self.session.flush()
+        data = dict(audit_data or {})
+        if ticket.status is not previous:
+            data["status"] = [previous.value, ticket.status.value]
+        writes = [audit.insert_event("ticket.replied", actor_id=author_id, ticket_id=ticket.id, created_at=now,
+                                     message_id=message.id, visibility=visibility.value, **data)]
+        if delivery is not None:
+            writes.append(self._ledger(delivery, now, ticket.id, message.id))
+        if public and outbound and ticket.source in REPLY_CHANNELS:
+            writes.append(outbox_insert(OutboxKind.REPLY, ticket.source.value, f"reply:{message.id}", now,
+                                        ticket_id=ticket.id, message_id=message.id))
+        execute_inserts(self.session, writes)
+        return message
+
+    def _ledger(self, delivery: DeliveryKey, now: datetime, ticket_id: int, message_id: int | None) -> Insert:
+        """The delivery's keys for the ledger; they commit (or collide) with what they describe."""
+        return insert(InboundDelivery.__table__).values([
+            {"source": delivery.source, "external_id": key, "fingerprint": delivery.fingerprint,
+             "received_at": now, "ticket_id": ticket_id, "message_id": message_id}
+            for key in delivery.external_ids
+        ])
+
+    def earlier_delivery(self, delivery: DeliveryKey) -> Received | None:
+        """The one look-up of an earlier delivery, by any of its keys.
+
+        Raises
+        ------
+        ConflictError
+            The key was used before for a request with another fingerprint (an Idempotency-Key reused).
+        """
+        row = self.session.scalars(
+            select(InboundDelivery).where(
+                InboundDelivery.source == delivery.source, InboundDelivery.external_id.in_(delivery.external_ids),
+            ).order_by(InboundDelivery.id).limit(1)
+        ).first()
         if row is None:
             return None
         if delivery.fingerprint and row.fingerprint and row.fingerprint != delivery.fingerprint:
@@ -166,17 +408,29 @@ class TicketService:
                 "This Idempotency-Key was already used for a different request; use a new key.",
                 code="idempotency_key_reused",
             )
-        if row.ticket_id is None:  # pragma: no cover - a message delivery, not a ticket
-            return None
-        return self.session.get(Ticket, row.ticket_id)
+        return Received(row.ticket_id, row.message_id, duplicate=True)
+
+    @staticmethod
+    def _check_keys(keys: Sequence[str]) -> None:
+        for key in keys:
+            _bounded(key, DELIVERY_KEY_MAX, "delivery id")
+            if not key:
+                raise InvalidInputError("A delivery without an id cannot be stored exactly once.")
 
     # -- reading ---------------------------------------------------------------------------------
 
     def get(self, viewer: Person, ticket_id: int) -> Ticket:
         """One ticket the viewer may see. Requesters see their own; staff see all."""
-        ticket = self.session.get(Ticket, ticket_id)
+        ticket = self.session.get(Ticket, ticket_id) if 0 < ticket_id <= ID_MAX else None
         if ticket is None or not self._may_see(viewer, ticket):
             # Not telling a requester whether someone else's ticket exists.
+            raise NotFoundError(f"No ticket {ticket_id}.")
+        return ticket
+
+    def find(self, ticket_id: int) -> Ticket:
+        """A ticket by id, for the system's own use (no viewer to check)."""
+        ticket = self.session.get(Ticket, ticket_id) if 0 < ticket_id <= ID_MAX else None
+        if ticket is None:
             raise NotFoundError(f"No ticket {ticket_id}.")
         return ticket
 
@@ -243,44 +497,15 @@ class TicketService:
     ) -> Message:
         """Add a reply. A public staff reply goes back to the ticket's channel through the outbox."""
         ticket = self.get(actor, ticket_id)
-        body = _clean_text(body, "body", BODY_MAX)
-        is_requester = actor.id == ticket.requester_id
+        body = strict_text(body, "body", BODY_MAX)
         if not actor.is_staff and visibility is Visibility.INTERNAL:
             raise PermissionDeniedError("Only staff can add internal notes.")
-        now = self.clock()
-        from_staff = actor.is_staff and not is_requester
-        message = Message(
-            ticket=ticket, author_id=actor.id, author=actor, body=body, visibility=visibility,
-            direction=Direction.OUTBOUND if from_staff else Direction.INBOUND, created_at=now,
-        )
-        self.session.add(message)
-        previous = ticket.status
-        if visibility is Visibility.PUBLIC:
-            if from_staff:
-                ticket.first_response_at = ticket.first_response_at or now
-                if ticket.status in (Status.NEW, Status.TRIAGED, Status.IN_PROGRESS):
-                    ticket.status = Status.WAITING_ON_USER
-            elif ticket.status in REOPENED_BY_REQUESTER:
-                ticket.status = Status.IN_PROGRESS
-        ticket.updated_at = now
-        self.session.flush()
-        if from_staff and visibility is Visibility.PUBLIC and ticket.source in REPLY_CHANNELS:
-            self._enqueue_reply(ticket, message)
-        audit.record(
-            self.session, "ticket.replied", actor_id=actor.id, ticket_id=ticket.id, message_id=message.id,
-            visibility=visibility.value,
-            **({"status": [previous.value, ticket.status.value]} if ticket.status is not previous else {}),
+        message = self._add_message(
+            ticket, author_id=actor.id, author=actor, body=body, visibility=visibility,
+            by_requester=actor.id == ticket.requester_id, by_staff=actor.is_staff,
         )
         self.session.commit()
         return message
-
-    def _enqueue_reply(self, ticket: Ticket, message: Message) -> None:
-        self.session.add(OutboxItem(
-            dedupe_key=f"reply:{message.id}", channel=ticket.source.value, kind="reply",
-            ticket_id=ticket.id, message_id=message.id,
-            payload={"external": ticket.external, "text": message.body},
-            next_attempt_at=self.clock(),
-        ))
 
     def update(self, actor: Person, ticket_id: int, changes: dict[str, Any]) -> Ticket:
         """Change queue, status, priority or assignee (staff only), each change audited.
@@ -331,35 +556,52 @@ class TicketService:
             self.session.commit()
         return ticket
 
+    def record_delivery(self, item: OutboxItem, remote_id: str, started: Mapping[str, str] | None) -> None:
+        """What a delivered outbox item tells about its ticket; the caller (the worker) commits.
+
+        The message learns its remote id; a ticket without a thread (filed by slash command) adopts the
+        thread its first message started, so later replies go there and the requester's answers in it
+        come back to the ticket.
+        """
+        if item.message_id and remote_id:
+            message = self.session.get(Message, item.message_id)
+            if message is not None and not message.external_id:
+                message.external_id = remote_id[:EXTERNAL_ID_MAX]
+        if item.ticket_id and started:
+            ticket = self.session.get(Ticket, item.ticket_id)
+            if ticket is not None and ticket.thread_key is None:
+                ticket.external = {**ticket.external, **started}
+                ticket.thread_key = ":".join(started.values())[:THREAD_KEY_MAX]
+
     # -- helpers ---------------------------------------------------------------------------------
 
     def _queue_by_slug(self, slug: str) -> Queue:
         queue = self.session.scalar(select(Queue).where(Queue.slug == slug))
         if queue is None:
             known = ", ".join(q.slug for q in self.queues()) or "none loaded (run: helpdesk queues load)"
-            raise InvalidInputError(f"Unknown queue {slug!r}. Known queues: {known}.")
+            raise InvalidInputError(f"Unknown queue {slug!r}. Known queues: {known}.", details={"field": "queue"})
         return queue
 
     def _staff_by_login(self, login: str) -> Person:
-        identity = self.session.scalar(
-            select(Identity).where(Identity.provider == Provider.GITHUB, Identity.external_id == login.lower())
-        )
-        if identity is None or not identity.person.is_staff:
-            raise InvalidInputError(f"{login!r} is not a staff member; assign tickets to staff only.")
-        return identity.person
+        person = AccountService(self.session).find_by_login(login) if isinstance(login, str) else None
+        if person is None or not person.is_staff:
+            raise InvalidInputError(f"{login!r} is not a staff member; assign tickets to staff only.",
+                                    details={"field": "assignee"})
+        return person
 
     @staticmethod
     def _may_see(viewer: Person, ticket: Ticket) -> bool:
         return viewer.is_staff or ticket.requester_id == viewer.id
 
 
-def _clean_text(value: str, field: str, limit: int) -> str:
-    value = value.strip() if isinstance(value, str) else ""
-    if not value:
-        raise InvalidInputError(f"{field} must not be empty.", details={"field": field})
+#: Ids are 64-bit on every database; a larger number names no ticket (and would overflow PostgreSQL).
+ID_MAX = 2**63 - 1
+
+
+def _bounded(value: str, limit: int, what: str) -> str:
+    """Identifiers are refused when too long for their column: cutting them could make two collide."""
     if len(value) > limit:
-        raise InvalidInputError(f"{field} is {len(value)} characters; the limit is {limit}.",
-                                details={"field": field})
+        raise InvalidInputError(f"The {what} is {len(value)} characters; the desk stores at most {limit}.")
     return value
 
 
@@ -371,8 +613,12 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = raw.partition(":")
-        if kind != "t":
+        if kind != "t" or not value.isdigit():
             raise ValueError(kind)
-        return int(value)
+        ticket_id = int(value)
+        if not 0 < ticket_id <= ID_MAX:
+            raise ValueError(value)
+        return ticket_id
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInputError("The cursor is not one this API gave out; start again without it.") from exc
+        raise InvalidInputError("The cursor is not one this API gave out; start again without it.",
+                                details={"field": "cursor"}) from exc

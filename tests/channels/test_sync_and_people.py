@@ -17,12 +17,14 @@ from helpdesk.cli import cli
 from helpdesk.config import Settings
 from helpdesk.exceptions import InvalidInputError, PermissionDeniedError
 from helpdesk.factory import build_channel
-from helpdesk.tickets.inbound import InboundService
+from helpdesk.tickets.services import TicketService
+from helpdesk.channels.discourse import sync_missed_posts
 from helpdesk.tickets.models import Message, Ticket
-from tests.channels.test_discourse_intake import deliver, post_payload
-from tests.channels.test_slack_intake import EVENTS, fresh, message_event, send
 from tests.conftest import csrf_token_from
 from tests.support.fakes import FakeDiscourse, Scripted
+from tests.support.forum import deliver, post_payload
+from tests.support.reading import fresh
+from tests.support.slack import EVENTS, message_event, send
 
 
 def forum_post(fake: FakeDiscourse, topic: int, number: int, raw: str, *, username: str = "vera",
@@ -44,9 +46,9 @@ class TestDiscourseSync:
         forum_post(fake_discourse, 23, 1, "Not a support category", category=7)
         channel = build_channel(settings, "discourse")
 
-        result = InboundService(db_session, settings).sync_forum(channel, pages=3)
+        result = sync_missed_posts(channel, TicketService(db_session).receive, pages=3)
         assert (result.filed, result.joined, result.already, result.ignored) == (1, 1, 1, 2)
-        again = InboundService(db_session, settings).sync_forum(channel, pages=3)
+        again = sync_missed_posts(channel, TicketService(db_session).receive, pages=3)
         assert (again.filed, again.joined, again.already) == (0, 0, 3)
         fresh(db_session)
         tickets = db_session.scalars(select(Ticket).order_by(Ticket.id)).all()
@@ -58,8 +60,8 @@ class TestDiscourseSync:
         for topic in range(60):
             forum_post(fake_discourse, 100 + topic, 1, f"question {topic}")
         channel = build_channel(settings, "discourse")
-        assert InboundService(db_session, settings).sync_forum(channel, pages=1).filed == 50
-        assert InboundService(db_session, settings).sync_forum(channel, pages=2).filed == 10
+        assert sync_missed_posts(channel, TicketService(db_session).receive, pages=1).filed == 50
+        assert sync_missed_posts(channel, TicketService(db_session).receive, pages=2).filed == 10
 
     def test_command(self, settings: Settings, fake_discourse: FakeDiscourse) -> None:
         forum_post(fake_discourse, 31, 1, "From the command")

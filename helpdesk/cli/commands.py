@@ -1,53 +1,17 @@
-"""The ``helpdesk`` command line (also ``python -m helpdesk``)."""
+"""Commands that run the desk: serve, first start, migrations, queues, the worker, forum sync, demo data."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
-from helpdesk.config import Settings, UnsafeSettingsError
+from helpdesk.cli.context import cli_context, progress_bar
+from helpdesk.config import UnsafeSettingsError
 from helpdesk.exceptions import HelpdeskError
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        raise click.ClickException(f"Invalid HELPDESK_* settings:\n{exc}") from exc
-
-
-@contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    from helpdesk.db import make_engine, make_session_factory, session_scope
-
-    engine = make_engine(settings.database_url)
-    try:
-        with session_scope(make_session_factory(engine)) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
-def _ensure_sqlite_dir(settings: Settings) -> None:
-    if settings.is_sqlite and ":///" in settings.database_url:
-        path = settings.database_url.split(":///", 1)[1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
-@click.group(help="Run and administer the DP0 Support Desk. Settings come from HELPDESK_* variables.")
-@click.version_option(package_name="dp0-helpdesk")
-def cli() -> None:
-    pass
-
-
-@cli.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
 def serve(host: str, port: int) -> None:
@@ -55,7 +19,7 @@ def serve(host: str, port: int) -> None:
     from helpdesk import create_app
 
     try:
-        app = create_app(_settings())
+        app = create_app(cli_context().settings)
     except UnsafeSettingsError as exc:
         raise click.ClickException(str(exc)) from exc
     settings = app.extensions["helpdesk"].settings
@@ -64,23 +28,80 @@ def serve(host: str, port: int) -> None:
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
-@cli.group()
+@click.command()
+@click.option("--kb-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("kb"), show_default=True,
+              help="Knowledge-base articles to index.")
+def init(kb_dir: Path) -> None:
+    """First start: migrate, load the shipped queues and programme if absent, build the search index.
+
+    Safe to repeat. The index covers the built documentation too when HELPDESK_DOCS_DIR holds it
+    (``make docs``); run ``helpdesk kb index`` again after building the documentation.
+    """
+    context = cli_context()
+    _upgrade(context, "head")
+    _load_defaults(context)
+    from helpdesk.search.documents import iter_built_docs, iter_kb
+    from helpdesk.search.services import SearchService
+
+    settings = context.settings
+    documents = list(iter_kb(kb_dir)) if kb_dir.is_dir() else []
+    has_docs = (settings.docs_dir / "docs").is_dir()
+    if has_docs:
+        documents += list(iter_built_docs(settings.docs_dir))
+    with click.progressbar(length=len(documents), label="Indexing", file=click.get_text_stream("stderr")) as bar:
+        count = SearchService(settings.index_dir).rebuild(documents, progress=lambda _doc: bar.update(1))
+    click.echo(f"Search index: {count} pages in {settings.index_dir}"
+               + ("." if has_docs else " (knowledge base only: build the documentation, then `helpdesk kb index`)."))
+    click.echo("Ready. Next: `helpdesk staff create LOGIN --role admin`, then `helpdesk serve`.")
+
+
+@click.group()
 def db() -> None:
     """Database migrations."""
 
 
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
-def db_upgrade(revision: str) -> None:
-    """Apply Alembic migrations up to REVISION."""
+@click.option("--no-defaults", is_flag=True, help="Do not load the shipped queues and programme when absent.")
+def db_upgrade(revision: str, no_defaults: bool) -> None:
+    """Apply Alembic migrations up to REVISION, then load the shipped defaults that are absent.
+
+    A fresh database gets the default tier-two queues and the DP0 programme, so that the desk works at
+    once; queues and programmes that exist are left as they are.
+    """
+    context = cli_context()
+    _upgrade(context, revision)
+    if not no_defaults and revision == "head":
+        _load_defaults(context)
+
+
+def _upgrade(context, revision: str) -> None:  # type: ignore[no-untyped-def]
     from alembic import command
 
+    from helpdesk.cli.context import ensure_sqlite_dir
     from helpdesk.migrations import alembic_config
 
-    settings = _settings()
-    _ensure_sqlite_dir(settings)
+    settings = context.settings
+    ensure_sqlite_dir(settings.database_url)
     command.upgrade(alembic_config(settings.database_url), revision)
     click.echo(f"Database at {_redacted(settings.database_url)} is at revision {revision}.")
+
+
+def _load_defaults(context) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from helpdesk.programs.services import ProgramService, load_program_config
+    from helpdesk.tickets.models import Queue
+    from helpdesk.tickets.queues import load_queue_config, sync_queues
+
+    with context.session() as session:
+        if session.scalar(select(Queue.id).limit(1)) is None:
+            configs = load_queue_config(context.settings.queues_file)
+            created, _ = sync_queues(session, configs)
+            click.echo(f"Loaded {created} default queues (helpdesk queues load to change them).")
+        created, _kept = ProgramService(session).sync(load_program_config())
+        if created:
+            click.echo(f"Created {created} delegate programme(s) (helpdesk programs show dp0).")
 
 
 @db.command("check")
@@ -92,7 +113,7 @@ def db_check() -> None:
     from helpdesk.migrations import alembic_config
 
     try:
-        command.check(alembic_config(_settings().database_url))
+        command.check(alembic_config(cli_context().settings.database_url))
     except AutogenerateDiffsDetected as exc:
         raise click.ClickException(f"Models and migrations differ; write a migration.\n{exc}") from exc
     click.echo("Models and migrations agree.")
@@ -106,10 +127,10 @@ def db_revision(message: str) -> None:
 
     from helpdesk.migrations import alembic_config
 
-    command.revision(alembic_config(_settings().database_url), message=message, autogenerate=True)
+    command.revision(alembic_config(cli_context().settings.database_url), message=message, autogenerate=True)
 
 
-@cli.group()
+@click.group()
 def queues() -> None:
     """The tier-two queues."""
 
@@ -121,42 +142,17 @@ def queues_load(path: Path | None) -> None:
     """Create or update the queues from queues.yaml (safe to repeat)."""
     from helpdesk.tickets.queues import load_queue_config, sync_queues
 
-    settings = _settings()
+    context = cli_context()
     try:
-        configs = load_queue_config(path or settings.queues_file)
+        configs = load_queue_config(path or context.settings.queues_file)
     except HelpdeskError as exc:
         raise click.ClickException(exc.message) from exc
-    with _session(settings) as session:
+    with context.session() as session:
         created, updated = sync_queues(session, configs)
     click.echo(f"{len(configs)} queues: {created} created, {updated} updated.")
 
 
-@cli.group()
-def staff() -> None:
-    """Staff members and their API tokens."""
-
-
-@staff.command("create")
-@click.argument("login")
-@click.option("--role", type=click.Choice(["staff", "admin"]), default="staff", show_default=True)
-@click.option("--token", is_flag=True, help="Also issue an API token, printed once on the last line.")
-def staff_create(login: str, role: str, token: bool) -> None:
-    """Create or update staff member LOGIN (their GitHub login)."""
-    from helpdesk.accounts.models import Role
-    from helpdesk.accounts.services import AccountService
-
-    with _session(_settings()) as session:
-        try:
-            person, issued = AccountService(session).create_staff(login, Role(role), with_token=token)
-        except HelpdeskError as exc:
-            raise click.ClickException(exc.message) from exc
-        click.echo(f"{person.handle} is {person.role.value} (person {person.id}).", err=issued is not None)
-    if issued is not None:
-        click.echo("API token (shown once; store it now):", err=True)
-        click.echo(issued)
-
-
-@cli.group()
+@click.group()
 def demo() -> None:
     """Demonstration data."""
 
@@ -166,26 +162,26 @@ def demo_load() -> None:
     """Load a small demo data set: people and tickets marked [demo]."""
     from helpdesk.demo import load_demo
 
-    with _session(_settings()) as session:
-        items = load_demo(session, progress=_progress)
+    with cli_context().factory() as factory:
+        items = load_demo(factory, progress=progress_bar)
     click.echo(f"Loaded {items} demo tickets. Demo staff: demo-staff (sign in with the dev form).")
 
 
-@cli.command()
+@click.command()
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 def worker(once: bool) -> None:
     """Deliver the outbox: replies and acknowledgements to Slack and the forum, with retries."""
     from helpdesk.logging import configure_logging
     from helpdesk.worker import run_worker
 
-    settings = _settings()
+    settings = cli_context().settings
     configure_logging(settings.log_level, settings.log_format)
     stats = run_worker(settings, once=once)
     if stats is not None:
         click.echo(f"Outbox: {stats}.")
 
 
-@cli.group()
+@click.group()
 def discourse() -> None:
     """The Community Forum."""
 
@@ -194,38 +190,20 @@ def discourse() -> None:
 def discourse_sync() -> None:
     """File forum posts that the webhooks missed, each exactly once."""
     from helpdesk.channels.base import DeliveryError
-    from helpdesk.factory import Factory
+    from helpdesk.channels.discourse import sync_missed_posts
 
-    settings = _settings()
-    with _session(settings) as session:
-        factory = Factory(session, settings)
+    context = cli_context()
+    with context.factory() as factory:
         try:
             channel = factory.create_channel("discourse")
-            result = factory.create_inbound_service().sync_forum(channel, settings.discourse_sync_pages)
+            tickets = factory.create_ticket_service()
+            result = sync_missed_posts(channel, tickets.receive, context.settings.discourse_sync_pages)
         except (HelpdeskError, DeliveryError) as exc:
             raise click.ClickException(getattr(exc, "message", str(exc))) from exc
     click.echo(f"Forum sync: {result}.")
-
-
-@contextmanager
-def _progress(items: list, label: str) -> Iterator:  # type: ignore[type-arg]
-    with click.progressbar(items, label=label, file=sys.stderr) as bar:
-        yield bar
 
 
 def _redacted(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
-
-
-# Command groups that live with their domain.
-from helpdesk.programs.cli import programs as _program_commands  # noqa: E402
-from helpdesk.search.cli import kb as _kb_commands  # noqa: E402 - after `cli` exists
-
-cli.add_command(_kb_commands)
-cli.add_command(_program_commands)
-
-
-def main() -> None:
-    cli(prog_name="helpdesk")
