@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
@@ -66,6 +67,15 @@ class Settings(BaseSettings):
     )
     github_token_url: str = Field(
         "https://github.com/login/oauth/access_token", description="GitHub OAuth token endpoint."
+    )
+    session_idle_minutes: int = Field(
+        120, ge=1,
+        description="A signed-in browser session ends after this many minutes without a request; the person "
+        "signs in again. Sessions are kept on the server, so signing out ends them for every copy of the cookie.",
+    )
+    session_lifetime_hours: int = Field(
+        24, ge=1,
+        description="A signed-in browser session ends this many hours after sign-in, however active it is.",
     )
 
     slack_signing_secret: SecretStr | None = Field(
@@ -159,6 +169,31 @@ class Settings(BaseSettings):
     proxy_count: int = Field(
         0, ge=0, description="Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust."
     )
+    rate_limit_api_writes: str = Field(
+        "60 per minute",
+        description="Limit on the JSON API's writes (every POST and PATCH under `/api/v1`), counted per person "
+        "(the owner of the bearer token, or the signed-in person), per client address when nobody is "
+        "authenticated. Staff tokens count too, so a runaway script is stopped. Past it the API answers 429 "
+        "`{\"error\": {\"code\": \"rate_limited\"}}` with `Retry-After` (seconds) and `X-RateLimit-*` headers. "
+        "Same syntax as `HELPDESK_RATE_LIMIT_PUBLIC`; off with `HELPDESK_RATE_LIMIT_ENABLED=false`.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token a Prometheus scraper sends (`Authorization: Bearer …`) to read `/metrics` from "
+        "an address outside `HELPDESK_METRICS_ALLOW`. Unset: only the allowed addresses can read it.",
+    )
+    metrics_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Comma-separated addresses or CIDR networks (`10.0.0.0/8`, `::1`) that may read `/metrics` "
+        "without a token. The address is the client's as the app sees it (after `HELPDESK_PROXY_COUNT` "
+        "proxies). Others get 401 (no or wrong token) or 403 (no token configured). Set it empty to "
+        "require the token from everyone.",
+    )
+    hsts_max_age: int = Field(
+        31_536_000, ge=0,
+        description="`max-age` in seconds of the `Strict-Transport-Security` header sent in production (the "
+        "default is one year; 0 tells browsers to forget it). Outside production no HSTS header is sent.",
+    )
     log_level: str = Field("INFO", description="Logging level.")
     log_format: Literal["json", "text"] = Field("json", description="`json` (one object a line) or `text`.")
 
@@ -166,6 +201,18 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("metrics_allow", mode="before")
+    @classmethod
+    def _metrics_networks(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, list):
+            for entry in value:
+                try:
+                    ipaddress.ip_network(str(entry), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{entry!r} is not an IP address or CIDR network") from exc
+        return value
 
     @model_validator(mode="after")
     def _default_auth(self) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import current_app, g, redirect, request, session, url_for
@@ -52,13 +53,29 @@ def get_factory() -> Factory:
     return g.factory
 
 
+#: The key of the server-side session's id in Flask's (signed) session cookie; the database has only its SHA-256.
+SESSION_ID_KEY = "session_id"
+
+
 def current_user() -> Person | None:
-    """The person signed in by session cookie or API token, loaded once per request."""
+    """The person signed in by session cookie or API token, loaded once per request.
+
+    The cookie carries a session id that must name a web session the server still holds: signing out,
+    a merge, a demotion, the idle timeout or the absolute lifetime ends it (one query, see
+    ``AccountService.authenticate_session``). A dead id is dropped from the cookie; the CSRF token that
+    Flask-WTF keeps beside it stays.
+    """
     if "current_user" not in g:
         g.current_user = None
-        person_id = session.get("person_id")
-        if person_id is not None:
-            g.current_user = get_factory().create_account_service().get(person_id)
+        session_id = session.get(SESSION_ID_KEY)
+        if isinstance(session_id, str):
+            settings = get_settings()
+            g.current_user = get_factory().create_account_service().authenticate_session(
+                session_id, idle=timedelta(minutes=settings.session_idle_minutes),
+                lifetime=timedelta(hours=settings.session_lifetime_hours),
+            )
+            if g.current_user is None:
+                session.pop(SESSION_ID_KEY, None)
     return g.current_user
 
 
@@ -103,3 +120,42 @@ staff_required = _role_required(lambda person: person.is_staff, "This page is fo
 def public_rate_limit() -> str:
     """The limit string for public write endpoints, read from settings at request time."""
     return get_settings().rate_limit_public
+
+
+#: The methods that change something through the JSON API; each is counted by HELPDESK_RATE_LIMIT_API_WRITES.
+API_WRITE_METHODS = ["POST", "PATCH", "PUT", "DELETE"]
+
+
+def api_write_rate_limit() -> str:
+    """The limit string for the JSON API's writes, read from settings at request time."""
+    return get_settings().rate_limit_api_writes
+
+
+def api_write_rate_key() -> str:
+    """Who an API write is counted against: the person behind the bearer token or the session, else the address.
+
+    The limiter runs before the API blueprint authenticates the request, so a bearer token is looked up
+    here too (a write costs one more indexed query); an unknown token or a dead session falls back to the
+    address, and the blueprint then answers 401 as usual.
+    """
+    if "rate_limit_key" not in g:
+        person_id = None
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            person = get_factory().create_account_service().authenticate_token(token.strip())
+            person_id = person.id if person is not None else None
+        else:
+            person = current_user()  # the signed-in person, kept on g for the view
+            person_id = person.id if person is not None else None
+        g.rate_limit_key = f"person:{person_id}" if person_id is not None else f"addr:{get_remote_address()}"
+    return g.rate_limit_key
+
+
+def limit_api_writes(api_blueprint: Any) -> None:
+    """Apply HELPDESK_RATE_LIMIT_API_WRITES to every write route of the API blueprint, from outside it.
+
+    Safe to call once per app: the limit is built from the same functions each time, so the limiter keeps one.
+    """
+    # Shared: one budget per person across all the write routes, not one per route.
+    limiter.shared_limit(api_write_rate_limit, scope="api-writes", key_func=api_write_rate_key,
+                         methods=API_WRITE_METHODS)(api_blueprint)

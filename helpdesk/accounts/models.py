@@ -93,3 +93,22 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
     person: Mapped[Person] = relationship()
+
+
+class WebSession(Base):
+    """A signed-in browser session, kept on the server so that signing out (or a merge, or a demotion) ends it.
+
+    The Flask session cookie carries a random session id; the table stores only its SHA-256, so a copy of
+    the database signs nobody in.
+    """
+
+    __tablename__ = "web_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Set when the session ended before it expired: signed out, merged, demoted, replaced by a new sign-in.
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(32))

@@ -53,9 +53,11 @@ def test_github_sign_in_creates_the_person_and_returns(github_app, github) -> No
     assert "code=good-code" in token_request[3]
     session = github_app.extensions["helpdesk"].session_factory()
     identity = session.scalars(select(Identity)).one()
-    assert (identity.provider.value, identity.external_id, identity.username) == ("github", "octo-cat", "Octo-Cat")
+    # Keyed by GitHub's numeric user id, not the login (which can be renamed or re-registered).
+    assert (identity.provider.value, identity.external_id, identity.username) == ("github", "583231", "Octo-Cat")
     person = session.get(Person, identity.person_id)
-    assert (person.display_name, person.email, person.role.value) == ("Octo Cat", "octo@example.org", "user")
+    assert (person.display_name, person.email, person.email_verified, person.role.value) == (
+        "Octo Cat", "octo@example.org", True, "user")
     session.close()
 
 

@@ -11,16 +11,22 @@ from urllib.parse import parse_qs
 
 
 class FakeGitHub:
-    def __init__(self, login: str, email: str | None) -> None:
+    """What the fake answers; change ``login``, ``user_id`` or ``email`` between sign-ins to play a rename
+    or another account."""
+
+    def __init__(self, login: str, email: str | None, user_id: int = 583231) -> None:
         self.login = login
         self.email = email
+        self.user_id = user_id
         self.requests: list[tuple[str, str, dict[str, str], str]] = []
         self.url = ""
 
 
 @contextmanager
-def fake_github(login: str = "Octo-Cat", email: str | None = "octo@example.org") -> Iterator[FakeGitHub]:
-    state = FakeGitHub(login, email)
+def fake_github(
+    login: str = "Octo-Cat", email: str | None = "octo@example.org", user_id: int = 583231,
+) -> Iterator[FakeGitHub]:
+    state = FakeGitHub(login, email, user_id)
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -49,7 +55,7 @@ def fake_github(login: str = "Octo-Cat", email: str | None = "octo@example.org")
             if self.headers.get("Authorization") != "Bearer gho_test":
                 self._send(401, {"message": "Requires authentication"})
             elif self.path == "/user":
-                self._send(200, {"login": state.login, "id": 583231, "name": "Octo Cat"})
+                self._send(200, {"login": state.login, "id": state.user_id, "name": "Octo Cat"})
             elif self.path == "/user/emails":
                 emails = [{"email": state.email, "primary": True, "verified": True}] if state.email else []
                 self._send(200, emails + [{"email": "other@example.org", "primary": False, "verified": True}])
