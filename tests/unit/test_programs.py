@@ -3,7 +3,6 @@ data-rights refusals, and the cap holding when ten people apply at once."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -15,6 +14,7 @@ from helpdesk.audit import AuditEvent
 from helpdesk.exceptions import InvalidInputError, InvalidTransitionError, NotFoundError, PermissionDeniedError
 from helpdesk.programs.models import Application, ApplicationStatus, Program
 from helpdesk.programs.services import ApplicationForm, ProgramService
+from tests.support.threads import run_together
 
 PENDING, ACTIVE, WAITLISTED = ApplicationStatus.PENDING, ApplicationStatus.ACTIVE, ApplicationStatus.WAITLISTED
 
@@ -169,25 +169,15 @@ def test_staff_decide_not_requesters(
 def test_ten_at_once_never_exceed_the_cap(app, small: Program, people: list[Person],  # type: ignore[no-untyped-def]
                                           make_person: Callable[..., Person]) -> None:
     applicants = [make_person(f"racer-{i}") for i in range(10)]
-    barrier = threading.Barrier(10)
-    errors: list[BaseException] = []
 
     def apply(person: Person) -> None:
         session = app.extensions["helpdesk"].session_factory()
         try:
-            barrier.wait()
             ProgramService(session).apply(person, "small", form(person.display_name))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
         finally:
             session.close()
 
-    threads = [threading.Thread(target=apply, args=(p,)) for p in applicants]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    run_together(apply, [(p,) for p in applicants])  # raises what any of them raised
     session = app.extensions["helpdesk"].session_factory()
     counts = ProgramService(session).counts("small")
     session.close()
