@@ -362,3 +362,72 @@ class TestDemoteAndRevoke:
         assert accounts.authenticate_token(second) is not None
         with pytest.raises(NotFoundError):
             accounts.revoke_token("hd_nothing")
+
+
+# -- migration 0003 --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-untyped-def]
+    """A database with no tables at all, for running the migrations themselves."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
+        return
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from helpdesk.db import make_engine
+    from tests.support.database import SERVER_URL
+
+    server = make_url(SERVER_URL)
+    name = f"{server.database}_accounts_migration"
+    admin = make_engine(SERVER_URL, pool=False).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_migration_turns_login_keyed_identities_into_pending_ones(empty_database: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from helpdesk.db import make_engine
+    from helpdesk.migrations import alembic_config
+
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0002")
+    engine = make_engine(empty_database, pool=False)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    people = {}
+    with engine.begin() as conn:
+        for name, is_demo, role in (("alice", False, "admin"), ("demo", True, "staff")):
+            conn.execute(text("INSERT INTO person (display_name, email_verified, role, is_demo, created_at) "
+                              "VALUES (:name, false, :role, :demo, :now)"),
+                         {"name": name, "role": role, "demo": is_demo, "now": now})
+            people[name] = conn.execute(text("SELECT id FROM person WHERE display_name = :name"),
+                                        {"name": name}).scalar_one()
+        conn.execute(text("INSERT INTO identity (person_id, provider, external_id, username, created_at) VALUES "
+                          "(:alice, 'github', 'alice', 'Alice', :now), "
+                          "(:demo, 'github', 'demo-staff', 'demo-staff', :now), (:alice, 'slack', 'U1', NULL, :now)"),
+                     {"now": now, **people})
+    command.upgrade(config, "0003_accounts")
+    with engine.connect() as conn:
+        ids = dict(conn.execute(text("SELECT username, external_id FROM identity WHERE username IS NOT NULL")).all())
+        slack = conn.execute(text("SELECT external_id FROM identity WHERE provider = 'slack'")).scalar_one()
+    assert ids == {"Alice": "login:alice", "demo-staff": "dev:demo-staff"} and slack == "U1"
+    # The first GitHub sign-in with the login claims the converted record; a demo person is never claimed.
+    with Session(engine) as session:
+        accounts = AccountService(session)
+        assert accounts.sign_in_github("alice", github_id=7).id == people["alice"]
+        assert accounts.sign_in_github("demo-staff", github_id=8).id not in people.values()
+    command.downgrade(config, "0002")
+    with engine.connect() as conn:
+        ids = dict(conn.execute(text("SELECT username, external_id FROM identity WHERE username IS NOT NULL")).all())
+    assert ids["alice"] == "alice" and ids["demo-staff"] == "demo-staff"
+    engine.dispose()

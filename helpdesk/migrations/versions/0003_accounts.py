@@ -43,13 +43,17 @@ def upgrade() -> None:
     with op.batch_alter_table('web_session', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_web_session_person_id'), ['person_id'], unique=False)
 
-    identity = sa.table('identity', sa.column('provider', sa.String), sa.column('external_id', sa.String))
+    identity = sa.table('identity', sa.column('provider', sa.String), sa.column('external_id', sa.String),
+                        sa.column('person_id', sa.Integer))
+    person = sa.table('person', sa.column('id', sa.Integer), sa.column('is_demo', sa.Boolean))
+    demo = sa.select(person.c.id).where(person.c.is_demo.is_(True))
     # Old external ids are lower-cased logins (letters, digits, hyphens), so none already has a prefix.
-    op.execute(
-        identity.update()
-        .where(identity.c.provider == 'github', ~identity.c.external_id.like(PENDING + '%'))
-        .values(external_id=sa.literal(PENDING) + identity.c.external_id)
-    )
+    old = (identity.c.provider == 'github') & ~identity.c.external_id.like(PENDING + '%') \
+        & ~identity.c.external_id.like(DEV + '%')
+    # Demo people (helpdesk demo load) must never be claimed by whoever registers "demo-staff" on GitHub.
+    op.execute(identity.update().where(old, identity.c.person_id.in_(demo))
+               .values(external_id=sa.literal(DEV) + identity.c.external_id))
+    op.execute(identity.update().where(old).values(external_id=sa.literal(PENDING) + identity.c.external_id))
 
 
 def downgrade() -> None:
