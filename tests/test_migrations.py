@@ -6,13 +6,12 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 
 import helpdesk.models  # noqa: F401
 from helpdesk.db import Base, make_engine
 from helpdesk.migrations import alembic_config
-from tests.support.database import SERVER_URL
+from tests.support.database import SERVER_URL, scratch_postgres_database
 
 
 def _assert_no_drift(url: str) -> None:
@@ -41,15 +40,5 @@ def test_downgrade_to_base_and_back(tmp_path) -> None:  # type: ignore[no-untype
 def test_postgres_migrations_match_models() -> None:
     if not SERVER_URL:
         pytest.skip("set HELPDESK_TEST_DATABASE_URL to run the PostgreSQL variant")
-    server = make_url(SERVER_URL)
-    name = f"{server.database}_migrations"
-    admin = make_engine(SERVER_URL, pool=False).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        _assert_no_drift(server.set(database=name).render_as_string(hide_password=False))
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres_database("migrations") as url:
+        _assert_no_drift(url)

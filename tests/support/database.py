@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -24,14 +26,9 @@ def postgres_url() -> str:
     if _run_url is not None:
         return _run_url
     assert SERVER_URL
-    server = make_url(SERVER_URL)
-    name = f"{server.database or 'test'}_run{os.getpid()}"
-    admin = make_engine(SERVER_URL, pool=False).execution_options(isolation_level="AUTOCOMMIT")
+    admin, name = _admin(), _run_database_name("run")
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = server.set(database=name).render_as_string(hide_password=False)
+        url = _create(admin, name)
         atexit.register(_drop, admin, name)
     except SQLAlchemyError:
         # No right to create databases: share the named one, schema reset below.
@@ -44,6 +41,34 @@ def postgres_url() -> str:
     engine.dispose()
     _run_url = url
     return url
+
+
+@contextmanager
+def scratch_postgres_database(label: str) -> Iterator[str]:
+    """The URL of a new, empty database on the test server, named for this run, dropped afterwards."""
+    assert SERVER_URL
+    admin, name = _admin(), _run_database_name(label)
+    try:
+        yield _create(admin, name)
+    finally:
+        _drop(admin, name)
+
+
+def _admin():  # type: ignore[no-untyped-def]
+    assert SERVER_URL
+    return make_engine(SERVER_URL, pool=False).execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _run_database_name(label: str) -> str:
+    # The process id keeps runs that share one server (colleagues, CI jobs) out of each other's way.
+    return f"{make_url(SERVER_URL).database or 'test'}_{label}{os.getpid()}"
+
+
+def _create(admin, name: str) -> str:  # type: ignore[no-untyped-def]
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    return make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
 
 
 def _drop(admin, name: str) -> None:  # type: ignore[no-untyped-def]
