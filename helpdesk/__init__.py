@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from helpdesk import errors, ops, templating
     from helpdesk.db import make_engine, make_session_factory
     from helpdesk.logging import configure_logging
-    from helpdesk.web import close_session, csrf, limiter
+    from helpdesk.web import close_session, csrf, limit_api_writes, limiter
 
     settings = settings or Settings()
     settings.check_safe_for_production()
@@ -45,6 +45,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.is_production,
+        # In production the cookie is `__Host-` prefixed: browsers then only accept it over HTTPS, for the
+        # whole host (Path=/) and never from a sibling domain (no Domain), so a subdomain cannot plant one.
+        SESSION_COOKIE_NAME="__Host-session" if settings.is_production else "session",
+        SESSION_COOKIE_PATH="/",
+        SESSION_COOKIE_DOMAIN=None,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         RATELIMIT_ENABLED=settings.rate_limit_enabled,
         RATELIMIT_STORAGE_URI=settings.rate_limit_storage_url,
@@ -78,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(tickets_bp)
     app.register_blueprint(staff_bp)
+    limit_api_writes(api_bp)  # HELPDESK_RATE_LIMIT_API_WRITES, from outside the API blueprint
     app.register_blueprint(api_bp)
     app.register_blueprint(programs_bp)
     app.register_blueprint(integrations_bp)
