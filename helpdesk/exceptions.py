@@ -27,6 +27,18 @@ class InvalidInputError(HelpdeskError):
     status_code = 422
     code = "invalid"
 
+    @classmethod
+    def for_field(cls, field: str, message: str) -> InvalidInputError:
+        """An error about one field, with ``details`` shaped as the API's validation errors are."""
+        return cls(message, details=[{"field": field, "message": message}])
+
+    @property
+    def field(self) -> str | None:
+        """The field the error is about, when it names one."""
+        if isinstance(self.details, list) and self.details and isinstance(self.details[0], dict):
+            return self.details[0].get("field")
+        return None
+
 
 class AuthenticationRequiredError(HelpdeskError):
     status_code = 401

@@ -28,11 +28,9 @@ def has_unstorable(value: str) -> bool:
 def require_storable(value: str, field: str) -> str:
     """Strict: ``value`` unchanged, or a 422 naming ``field``."""
     if has_unstorable(value):
-        raise InvalidInputError(
-            f"{field} contains a character that cannot be stored (a NUL character or an unpaired surrogate); "
-            "remove it and send again.",
-            details={"field": field},
-        )
+        raise InvalidInputError.for_field(
+            field, f"{field} contains a character that cannot be stored (a NUL character or an unpaired "
+            "surrogate); remove it and send again.")
     return value
 
 
@@ -40,9 +38,9 @@ def strict_text(value: object, field: str, limit: int, *, required: bool = True)
     """Strict: stripped text of at most ``limit`` characters, or a 422 naming ``field``."""
     text = value.strip() if isinstance(value, str) else ""
     if not text and required:
-        raise InvalidInputError(f"{field} must not be empty.", details={"field": field})
+        raise InvalidInputError.for_field(field, f"{field} must not be empty.")
     if len(text) > limit:
-        raise InvalidInputError(f"{field} is {len(text)} characters; the limit is {limit}.", details={"field": field})
+        raise InvalidInputError.for_field(field, f"{field} is {len(text)} characters; the limit is {limit}.")
     return require_storable(text, field)
 
 

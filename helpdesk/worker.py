@@ -113,6 +113,10 @@ class OutboxWorker:
         """
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
+        self.run_forever_in_thread()
+
+    def run_forever_in_thread(self) -> None:
+        """:meth:`run_forever` without signal handlers (which only the main thread may set); stop with ``stopping``."""
         log.info("worker started")
         outages = 0
         while not self.stopping.is_set():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from helpdesk.exceptions import InvalidInputError
 from helpdesk.links import safe_link
 from helpdesk.tickets.forms import ReplyForm, TicketForm
 from helpdesk.tickets.models import Source, Visibility
@@ -34,9 +35,17 @@ def new() -> Response | str | tuple[str, int]:
         return render_template("tickets/new.html", form=form), 400
     page = safe_link(form.page.data)
     external = {"page": page} if page else None
-    filed = get_factory().create_ticket_service().file(
-        current_user(), form.subject.data, form.body.data, Source.WEB, external=external
-    )
+    try:
+        filed = get_factory().create_ticket_service().file(
+            current_user(), form.subject.data, form.body.data, Source.WEB, external=external
+        )
+    except InvalidInputError as exc:
+        # The service's strict text policy speaks of one field: show it there, as the form's own checks do.
+        field = getattr(form, exc.field or "", None)
+        if field is None:
+            raise
+        field.errors = [*field.errors, exc.message]
+        return render_template("tickets/new.html", form=form), 422
     flash(f"Ticket #{filed.ticket.id} filed. We will answer here; you can follow it below.", "success")
     return redirect(url_for("tickets.detail", ticket_id=filed.ticket.id))
 

@@ -218,10 +218,11 @@ class TicketService:
         queue = self._queue_by_slug(queue_slug) if queue_slug else None
         if delivery is not None:
             self._check_keys(delivery.external_ids)
+        thread_key = _bounded(thread_key, THREAD_KEY_MAX, "thread key") if thread_key else None
         try:
             ticket_id = self._insert_ticket(
                 requester_id=requester.id, subject=subject, body=body, source=source, external=external or {},
-                thread_key=_bounded(thread_key, THREAD_KEY_MAX, "thread key") if thread_key else None, queue=queue, delivery=delivery, acknowledge=False,
+                thread_key=thread_key, queue=queue, delivery=delivery, acknowledge=False,
                 audit_data={"source": source.value},
             )
             self.session.commit()
@@ -579,14 +580,14 @@ class TicketService:
         queue = self.session.scalar(select(Queue).where(Queue.slug == slug))
         if queue is None:
             known = ", ".join(q.slug for q in self.queues()) or "none loaded (run: helpdesk queues load)"
-            raise InvalidInputError(f"Unknown queue {slug!r}. Known queues: {known}.", details={"field": "queue"})
+            raise InvalidInputError.for_field("queue", f"Unknown queue {slug!r}. Known queues: {known}.")
         return queue
 
     def _staff_by_login(self, login: str) -> Person:
         person = AccountService(self.session).find_by_login(login) if isinstance(login, str) else None
         if person is None or not person.is_staff:
-            raise InvalidInputError(f"{login!r} is not a staff member; assign tickets to staff only.",
-                                    details={"field": "assignee"})
+            raise InvalidInputError.for_field("assignee", f"{login!r} is not a staff member; assign tickets to "
+                                              "staff only.")
         return person
 
     @staticmethod
@@ -620,5 +621,5 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(value)
         return ticket_id
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInputError("The cursor is not one this API gave out; start again without it.",
-                                details={"field": "cursor"}) from exc
+        raise InvalidInputError.for_field(
+            "cursor", "The cursor is not one this API gave out; start again without it.") from exc

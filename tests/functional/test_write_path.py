@@ -1,0 +1,133 @@
+"""One write path: the same text policy, status rule and link safety whichever way a ticket arrives."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from helpdesk.accounts.models import Person
+from helpdesk.links import safe_link
+from helpdesk.tickets.models import Message, Source, Ticket
+from helpdesk.tickets.services import TicketService
+from tests.conftest import csrf_token_from
+
+HELPDESK = Path(__file__).resolve().parents[2] / "helpdesk"
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def counts(session: Session) -> tuple[int, int]:
+    session.expire_all()
+    return (session.scalar(select(func.count()).select_from(Ticket)) or 0,
+            session.scalar(select(func.count()).select_from(Message)) or 0)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("subject", "TAP \x00 timeout"), ("body", "a NUL \x00 in the middle"), ("subject", "half a pair \ud800"),
+])
+def test_api_refuses_unstorable_characters_with_a_422_naming_the_field(
+    client: FlaskClient, staff_token: str, db_session: Session, field: str, value: str,
+) -> None:
+    body = {"subject": "TAP timeout", "body": "Details", field: value}
+    response = client.post("/api/v1/tickets", json=body, headers=auth(staff_token))
+    assert response.status_code == 422, response.get_data(as_text=True)
+    error = response.get_json()["error"]
+    assert error["details"][0]["field"] == field and field in error["message"]
+    assert counts(db_session) == (0, 0)
+
+
+def test_api_reply_with_a_nul_is_a_422_and_stores_nothing(
+    client: FlaskClient, staff_token: str, db_session: Session,
+) -> None:
+    ticket = client.post("/api/v1/tickets", json={"subject": "s", "body": "b"}, headers=auth(staff_token)).get_json()
+    response = client.post(f"/api/v1/tickets/{ticket['id']}/replies", json={"body": "x\x00y"},
+                           headers=auth(staff_token))
+    assert response.status_code == 422 and response.get_json()["error"]["details"][0]["field"] == "body"
+    assert counts(db_session) == (1, 0)
+
+
+def test_web_form_shows_the_policy_error_on_its_field(
+    client: FlaskClient, login: Callable[..., Person], db_session: Session,
+) -> None:
+    login()
+    page = client.get("/tickets/new")
+    response = client.post("/tickets/new", data={"subject": "Butler \x00", "body": "Which collection?",
+                                                 "csrf_token": csrf_token_from(page.get_data(as_text=True))})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="subject-error"' in html and "cannot be stored" in html
+    assert counts(db_session) == (0, 0)
+
+
+def test_an_internal_note_is_outbound_even_on_the_staff_member_s_own_ticket(
+    client: FlaskClient, staff_token: str,
+) -> None:
+    ticket = client.post("/api/v1/tickets", json={"subject": "s", "body": "b"}, headers=auth(staff_token)).get_json()
+    note = client.post(f"/api/v1/tickets/{ticket['id']}/replies", json={"body": "n", "visibility": "internal"},
+                       headers=auth(staff_token)).get_json()
+    assert note["visibility"] == "internal" and note["direction"] == "outbound"
+    # A public message on one's own ticket is the requester speaking.
+    public = client.post(f"/api/v1/tickets/{ticket['id']}/replies", json={"body": "p"},
+                         headers=auth(staff_token)).get_json()
+    assert public["direction"] == "inbound"
+
+
+@pytest.mark.parametrize("link", [
+    "javascript:alert(document.cookie)", "JavaScript:alert(1)", " javascript:alert(1)", "data:text/html,<b>x",
+    "//evil.example/docs/", "/staff/outbox", "java\tscript:alert(1)", "https:evil", "vbscript:msgbox",
+])
+def test_unsafe_page_links_are_never_stored_or_linked(
+    client: FlaskClient, login: Callable[..., Person], db_session: Session, link: str,
+) -> None:
+    assert safe_link(link) is None
+    login()
+    form = client.get("/tickets/new", query_string={"page": link, "subject": "About a page"})
+    html = form.get_data(as_text=True)
+    assert 'href="' + link not in html and "javascript:" not in html.lower().replace("javascript:void", "")
+    response = client.post("/tickets/new", data={"subject": "s", "body": "b", "page": link,
+                                                 "csrf_token": csrf_token_from(html)})
+    assert response.status_code == 302
+    db_session.expire_all()
+    assert "page" not in db_session.scalars(select(Ticket)).one().external
+
+
+def test_a_stored_unsafe_link_is_shown_to_staff_as_text(
+    client: FlaskClient, login: Callable[..., Person], db_session: Session, make_person: Callable[..., Person],
+) -> None:
+    # A ticket stored before links were checked.
+    requester = make_person("delegate")
+    ticket = TicketService(db_session).file(requester, "s", "b", Source.WEB,
+                                            external={"page": "javascript:alert(1)"}).ticket
+    login("alice", "staff")
+    html = client.get(f"/staff/tickets/{ticket.id}").get_data(as_text=True)
+    assert "javascript:alert(1)" in html and 'href="javascript:' not in html
+
+
+@pytest.mark.parametrize("link", ["/docs/reference/catalogs/dp02/Object.html", "https://dp0.lsst.io/x?y=1"])
+def test_documentation_pages_and_web_addresses_are_links(link: str) -> None:
+    assert safe_link(link) == link
+
+
+def test_only_the_ticket_service_writes_tickets_and_messages() -> None:
+    """One module owns every write: no other module builds Ticket or Message rows or INSERTs them."""
+    owner = HELPDESK / "tickets" / "services.py"
+    offenders = []
+    for path in HELPDESK.rglob("*.py"):
+        if path == owner or "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call):
+                name = ast.unparse(node.func)
+                args = [ast.unparse(a) for a in node.args]
+                if name in ("Ticket", "Message") or (name == "insert" and args and args[0].split(".")[0]
+                                                     in ("Ticket", "Message")):
+                    offenders.append(f"{path.relative_to(HELPDESK)}:{node.lineno} {name}({', '.join(args)})")
+    assert offenders == []
