@@ -6,12 +6,15 @@ Requests get a factory on the request's session (``helpdesk.web.get_factory``); 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from helpdesk.config import Settings
+from helpdesk.db import utcnow
 
 if TYPE_CHECKING:
     from helpdesk.accounts.services import AccountService
@@ -27,28 +30,30 @@ if TYPE_CHECKING:
 class Factory:
     session: Session
     settings: Settings
+    #: What services take as "now" (the worker's tests freeze it).
+    clock: Callable[[], datetime] = utcnow
     _channels: dict[str, Channel] = field(default_factory=dict, repr=False)
 
     def create_account_service(self) -> AccountService:
         from helpdesk.accounts.services import AccountService
 
-        return AccountService(self.session)
+        return AccountService(self.session, clock=self.clock)
 
     def create_ticket_service(self) -> TicketService:
         """Every write of a ticket or a message goes through this service, whichever channel it came from."""
         from helpdesk.tickets.services import TicketService
 
-        return TicketService(self.session, acknowledge=self.settings.channel_acknowledge)
+        return TicketService(self.session, self.clock, acknowledge=self.settings.channel_acknowledge)
 
     def create_outbox_service(self) -> OutboxService:
         from helpdesk.tickets.outbox import OutboxService
 
-        return OutboxService(self.session)
+        return OutboxService(self.session, clock=self.clock)
 
     def create_program_service(self) -> ProgramService:
         from helpdesk.programs.services import ProgramService
 
-        return ProgramService(self.session)
+        return ProgramService(self.session, clock=self.clock)
 
     def create_search_service(self) -> SearchService:
         from helpdesk.search.services import SearchService

@@ -41,8 +41,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from helpdesk.channels.base import Channel, DeliveryError, PermanentDeliveryError, RateLimitedError, ThreadRef
 from helpdesk.config import Settings
 from helpdesk.db import utcnow
+from helpdesk.factory import Factory
 from helpdesk.tickets.models import Message, OutboxItem, OutboxKind, OutboxStatus, Ticket
-from helpdesk.tickets.services import TicketService
 
 log = logging.getLogger("helpdesk.worker")
 
@@ -234,7 +234,6 @@ class OutboxWorker:
                  stats: Stats) -> None:
         """Look up a channel user's name and verified email; the same email may join two people."""
         from helpdesk.accounts.models import Provider
-        from helpdesk.accounts.services import AccountService
 
         user = str(payload.get("user") or "")
         try:
@@ -250,7 +249,7 @@ class OutboxWorker:
             self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
             return
         if author is not None:
-            AccountService(session, clock=self.clock).apply_profile(
+            Factory(session, self.settings, self.clock).create_account_service().apply_profile(
                 Provider(channel_name), user, display_name=author.display_name, email=author.email,
                 email_verified=author.email_verified,
             )
@@ -278,7 +277,7 @@ class OutboxWorker:
         item.status, item.remote_id, item.delivered_at, item.locked_until = (
             OutboxStatus.DELIVERED, remote_id[:255], now, None)
         started = self._started_thread(session, item, remote_id) if item.ticket_id and remote_id else None
-        TicketService(session, clock=self.clock).record_delivery(item, remote_id, started)
+        Factory(session, self.settings, self.clock).create_ticket_service().record_delivery(item, remote_id, started)
         session.commit()
         stats.delivered += 1
         log.info("outbox %s delivered to %s as %s", item_id, item.channel, remote_id)
