@@ -1,41 +1,125 @@
-"""The OpenAPI 3.1 description of /api/v1, served at /openapi.json and rendered in the docs."""
+"""The OpenAPI 3.1 description of /api/v1, served at /openapi.json and rendered in the docs.
+
+The description is the contract: a client generated from it works, and the suite fuzzes the API from it
+(tests/api/test_fuzz.py). So it declares every parameter with its type and limits, and every status code
+and content type that an operation can answer. ``QUERY_PARAMETERS`` is also what the API enforces: a query
+parameter an operation does not declare is refused with 422 (see ``helpdesk.api.routes``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from helpdesk.api.schemas import ProgramUpdate, ReplyCreate, TicketCreate, TicketUpdate
+from pydantic.json_schema import models_json_schema
+
+from helpdesk.api.schemas import IDEMPOTENCY_KEY_MAX, ProgramUpdate, ReplyCreate, TicketCreate, TicketUpdate
+from helpdesk.errors import ID_MAX
+from helpdesk.search.services import LIMIT_MAX as SEARCH_LIMIT_MAX
+from helpdesk.search.services import QUERY_MAX as SEARCH_QUERY_MAX
 from helpdesk.tickets.models import Direction, Priority, Source, Status, Visibility
+from helpdesk.tickets.queues import load_queue_config
+from helpdesk.tickets.services import PAGE_SIZE_MAX
+
+#: The largest cursor the API accepts; the ones it gives out are a dozen characters.
+CURSOR_MAX = 64
+#: Slugs of programmes and queues (ProgramConfig and QueueConfig validate the same pattern).
+SLUG_PATTERN = r"^[a-z][a-z0-9-]*$"
+SLUG_MAX = 64
+#: Text that must not be blank: at least one character that is not white space.
+NOT_BLANK = r"\S"
+
+#: The query parameters each operation takes, by Flask endpoint; any other is a 422.
+QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "api.list_tickets": ("queue", "status", "source", "cursor", "limit"),
+    "api.kb_search": ("q", "limit"),
+}
+
+_REASONS = {
+    400: "The body is not valid JSON (or nested too deeply), or a signed-in session sent no valid X-CSRFToken "
+         "header (`csrf_failed`).",
+    401: "No credential, or an unknown or revoked token.",
+    403: "Signed in, but not allowed.",
+    409: "A conflict.",
+    413: "The request body is larger than the server accepts (`HELPDESK_MAX_REQUEST_BYTES`).",
+    415: "The body is not sent as `application/json`.",
+    429: "Too many writes by this person (`HELPDESK_RATE_LIMIT_API_WRITES`, shared by every POST and PATCH); "
+         "wait `Retry-After` seconds.",
+    422: "A parameter or the body is invalid, or the query string has a parameter this operation does not take; "
+         "`details` names the fields.",
+    503: "The database is unavailable; try again shortly.",
+}
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    return response
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
-    reasons = {
-        400: "Malformed JSON or a CSRF failure.", 401: "No or an unknown credential.",
-        403: "Signed in, but not allowed.", 404: "No such ticket (or not yours).",
-        409: "A conflict: an impossible status change, or an Idempotency-Key reused for another request.",
-        413: "The body is too large.", 415: "The body is not JSON.", 422: "The body or a parameter is invalid.",
-    }
-    return {str(s): _json(_ref("Error"), reasons[s]) for s in statuses}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before the next write.", "required": True,
+                                 "schema": {"type": "integer", "minimum": 0}}}
 
 
-def _schema(model: Any) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    schema.pop("$defs", None)
-    return schema
+def _errors(*statuses: int, **reasons: str) -> dict[str, Any]:
+    """Error responses; ``reasons`` (keyed ``e404`` and so on) replace the shared description."""
+    return {str(s): _json(_ref("Error"), reasons.get(f"e{s}", _REASONS.get(s, "")),
+                          _RETRY_AFTER if s == 429 else None) for s in statuses}
 
 
-def build_openapi() -> dict[str, Any]:
+# Every operation can meet a bad credential, an undeclared query parameter and a database outage.
+_ALWAYS = (401, 422, 503)
+# Operations with a JSON body (the writes: POST and PATCH) can also meet bad JSON, a missing CSRF header, a
+# large body, a wrong content type, and the per-person write limit.
+_BODY = (400, 413, 415, 429)
+
+
+def _request_schemas() -> dict[str, Any]:
+    """The pydantic request models with the enums they use, as component schemas ($refs resolve)."""
+    models = [TicketCreate, ReplyCreate, TicketUpdate, ProgramUpdate]
+    _, top = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
+    return dict(top.get("$defs", {}))
+
+
+def _enum_schema(enum: Iterable[Any], description: str) -> dict[str, Any]:
+    return {"type": "string", "enum": [e.value for e in enum], "description": description}
+
+
+def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
+    """The description; ``queue_slugs`` are the configured queues (default: the shipped queues.yaml)."""
+    slugs = queue_slugs if queue_slugs is not None else [q.slug for q in load_queue_config()]
+    queue_slug = {"type": "string", "enum": slugs}
+    schemas = _request_schemas()
+    # TicketUpdate: the queue is one of the configured slugs; status and priority may be left out but never
+    # null; an empty object changes nothing and is refused (the model validator says the same).
+    update = schemas["TicketUpdate"]
+    update["properties"]["queue"]["anyOf"] = [queue_slug, {"type": "null"}]
+    for name in ("status", "priority"):
+        prop = update["properties"][name]
+        update["properties"][name] = {**_ref(name.capitalize()), **{k: v for k, v in prop.items()
+                                                                     if k not in ("anyOf", "default")}}
+    update["minProperties"] = 1
+    for name in ("subject", "body"):
+        schemas["TicketCreate"]["properties"][name]["pattern"] = NOT_BLANK
+    schemas["ReplyCreate"]["properties"]["body"]["pattern"] = NOT_BLANK
+    schemas.update({
+        "Status": _enum_schema(Status, "Where a ticket is in its life."),
+        "Priority": _enum_schema(Priority, "How urgent a ticket is."),
+        "Visibility": _enum_schema(Visibility, "`public` goes back to the requester; `internal` is a staff note."),
+        "Source": _enum_schema(Source, "The channel a ticket came through."),
+        "Direction": _enum_schema(Direction, "`inbound` from the requester, `outbound` from staff."),
+    })
+
     person = {
         "type": ["object", "null"],
-        "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "login": {"type": "string"}},
+        "required": ["id", "name", "login"],
+        "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                       "login": {"type": "string", "description": "The GitHub login when known, else the name."}},
     }
     message = {
         "type": "object",
@@ -43,8 +127,8 @@ def build_openapi() -> dict[str, Any]:
         "properties": {
             "id": {"type": "integer"},
             "body": {"type": "string"},
-            "visibility": {"enum": [v.value for v in Visibility]},
-            "direction": {"enum": [d.value for d in Direction]},
+            "visibility": _ref("Visibility"),
+            "direction": _ref("Direction"),
             "author": _ref("Person"),
             "created_at": {"type": "string", "format": "date-time"},
         },
@@ -54,13 +138,15 @@ def build_openapi() -> dict[str, Any]:
         "required": ["id", "subject", "body", "source", "queue", "status", "priority", "requester", "assignee",
                      "external", "created_at", "updated_at"],
         "properties": {
-            "id": {"type": "integer"},
+            "id": {"type": "integer", "minimum": 1, "maximum": ID_MAX},
             "subject": {"type": "string"},
             "body": {"type": "string"},
-            "source": {"enum": [s.value for s in Source]},
-            "queue": {"type": ["string", "null"], "description": "Queue slug; null while unsorted."},
-            "status": {"enum": [s.value for s in Status]},
-            "priority": {"enum": [p.value for p in Priority]},
+            "source": _ref("Source"),
+            "queue": {"type": ["string", "null"],
+                      "description": "Queue slug; null while unsorted. A ticket keeps the slug of a queue "
+                                     "later removed from the queue file."},
+            "status": _ref("Status"),
+            "priority": _ref("Priority"),
             "requester": _ref("Person"),
             "assignee": _ref("Person"),
             "external": {"type": ["object", "null"],
@@ -68,7 +154,8 @@ def build_openapi() -> dict[str, Any]:
                                         "topic and post, or the documentation page asked about."},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
-            "messages": {"type": "array", "items": _ref("Message")},
+            "messages": {"type": "array", "items": _ref("Message"),
+                         "description": "Only in answers about one ticket; a requester sees no internal notes."},
         },
     }
     error = {
@@ -76,21 +163,46 @@ def build_openapi() -> dict[str, Any]:
         "required": ["error"],
         "properties": {"error": {
             "type": "object", "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}},
+            "properties": {"code": {"type": "string", "description": "Stable, for clients to branch on."},
+                           "message": {"type": "string", "description": "For people."},
+                           "details": {"description": "Which fields were wrong, when known."}},
         }},
     }
     queue = {
         "type": "object",
+        "required": ["slug", "name", "team", "covers", "first_response_hours", "wip_limit_per_assignee",
+                     "open_count", "oldest_open_at"],
         "properties": {
-            "slug": {"type": ["string", "null"]}, "name": {"type": "string"}, "team": {"type": ["string", "null"]},
+            "slug": {"type": ["string", "null"], "description": "null for the unsorted tickets."},
+            "name": {"type": "string"}, "team": {"type": ["string", "null"]},
             "covers": {"type": ["string", "null"]}, "first_response_hours": {"type": ["integer", "null"]},
             "wip_limit_per_assignee": {"type": ["integer", "null"]}, "open_count": {"type": "integer"},
             "oldest_open_at": {"type": ["string", "null"], "format": "date-time"},
         },
     }
-    ticket_id = {"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-    slug = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"},
+    program = {
+        "type": "object", "required": ["slug", "name", "cap", "reserved", "active", "pending", "waitlisted"],
+        "properties": {"slug": {"type": "string"}, "name": {"type": "string"},
+                       "cap": {"type": "integer"}, "reserved": {"type": "integer"},
+                       "active": {"type": "integer"}, "pending": {"type": "integer"},
+                       "waitlisted": {"type": "integer"}},
+    }
+    search_hit = {
+        "type": "object", "required": ["title", "url", "kind", "score", "snippet"],
+        "properties": {"title": {"type": "string"}, "url": {"type": "string"},
+                       "kind": {"enum": ["kb", "docs"]}, "score": {"type": "number"},
+                       "snippet": {"type": "string"}},
+    }
+    ticket_id = {"name": "ticket_id", "in": "path", "required": True,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": ID_MAX},
+                 "description": "A ticket id. A number outside this range names no ticket: 404."}
+    slug = {"name": "slug", "in": "path", "required": True,
+            "schema": {"type": "string", "pattern": SLUG_PATTERN, "maxLength": SLUG_MAX},
             "description": "The programme, for example `dp0`."}
+    no_ticket = {"e404": "No such ticket, or not one you may see (a requester is not told whether another "
+                         "person's ticket exists)."}
+    no_program = {"e404": "No programme with that slug."}
+    not_staff = {"e403": "Only staff change tickets."}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -98,65 +210,86 @@ def build_openapi() -> dict[str, Any]:
             "version": "1",
             "description": "Tickets and queues of the DP0 Support Desk. Authenticate with "
                            "`Authorization: Bearer <token>` (from `helpdesk staff create LOGIN --token`) or a "
-                           "signed-in session plus an `X-CSRFToken` header. Every error is "
-                           '`{"error": {"code", "message"}}` with a 4xx status.',
+                           "signed-in session plus an `X-CSRFToken` header on writes. Every error is "
+                           '`{"error": {"code", "message"}}` as `application/json` with a 4xx status (503 '
+                           "when the database or the search index is unavailable). A query parameter that an "
+                           "operation does not list is refused with 422, and a method a path does not take "
+                           "with 405 and an `Allow` header.",
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}, {"session": []}],
         "paths": {
             "/tickets": {
                 "get": {
+                    "operationId": "listTickets",
                     "summary": "List tickets, newest first",
                     "description": "Staff see every ticket, others their own. Follow `next_cursor` for the "
-                                   "next page; it is null on the last one.",
+                                   "next page; it is null on the last one. An empty filter value is no filter.",
                     "parameters": [
-                        {"name": "queue", "in": "query", "schema": {"type": "string"}, "description": "Queue slug."},
-                        {"name": "status", "in": "query", "schema": {"type": "string"},
+                        {"name": "queue", "in": "query", "schema": queue_slug,
+                         "description": "Queue slug, one of the configured queues."},
+                        {"name": "status", "in": "query", "style": "form", "explode": False,
+                         "schema": {"type": "array", "items": _ref("Status")},
                          "description": "One status or several, comma-separated."},
-                        {"name": "source", "in": "query", "schema": {"enum": [s.value for s in Source]}},
-                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                        {"name": "source", "in": "query", "schema": _ref("Source")},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string", "maxLength": CURSOR_MAX},
+                         "description": "`next_cursor` of the page before; opaque. Any other value is a 422."},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                                      "maximum": 100, "default": 25}},
+                                                                      "maximum": PAGE_SIZE_MAX, "default": 25}},
                     ],
                     "responses": {
-                        "200": _json({"type": "object", "required": ["items", "next_cursor"], "properties": {
-                            "items": {"type": "array", "items": _ref("Ticket")},
-                            "next_cursor": {"type": ["string", "null"]}}}, "A page of tickets."),
-                        **_errors(401, 422),
+                        "200": _json(_ref("TicketPage"), "A page of tickets."),
+                        **_errors(*_ALWAYS),
                     },
                 },
                 "post": {
+                    "operationId": "createTicket",
                     "summary": "File a ticket",
                     "description": "With an `Idempotency-Key` header, a repeat of the same request returns the "
                                    "ticket it filed (200, `Idempotent-Replayed: true`) instead of filing another.",
-                    "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string",
-                                                                                         "maxLength": 200}}],
+                    "parameters": [{"name": "Idempotency-Key", "in": "header",
+                                    "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX,
+                                               "pattern": NOT_BLANK},
+                                    "description": "Any string of yours, unique per ticket you mean to file; "
+                                                   "white space around it is ignored."}],
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": _ref("TicketCreate")}}},
                     "responses": {
-                        "201": _json(_ref("Ticket"), "The ticket filed."),
-                        "200": _json(_ref("Ticket"), "Replayed: the ticket this Idempotency-Key filed before."),
-                        **_errors(400, 401, 409, 413, 415, 422),
+                        "201": _json(_ref("Ticket"), "The ticket filed.", {
+                            "Location": {"description": "The ticket's address.", "schema": {"type": "string"}}}),
+                        "200": _json(_ref("Ticket"), "Replayed: the ticket this Idempotency-Key filed before.", {
+                            "Idempotent-Replayed": {"schema": {"const": "true"}},
+                            "Location": {"description": "The ticket's address.", "schema": {"type": "string"}}}),
+                        **_errors(*_BODY, *_ALWAYS, 409, e409="The Idempotency-Key was used before for a "
+                                                                "different request (`idempotency_key_reused`)."),
                     },
                 },
             },
             "/tickets/{ticket_id}": {
                 "get": {
+                    "operationId": "getTicket",
                     "summary": "One ticket with its messages",
                     "parameters": [ticket_id],
-                    "responses": {"200": _json(_ref("Ticket"), "The ticket."), **_errors(401, 404)},
+                    "responses": {"200": _json(_ref("Ticket"), "The ticket, with `messages`."),
+                                  **_errors(*_ALWAYS, 404, **no_ticket)},
                 },
                 "patch": {
+                    "operationId": "updateTicket",
                     "summary": "Change queue, status, priority or assignee (staff)",
+                    "description": "Only the fields sent change. Setting a queue on a `new` ticket makes it "
+                                   "`triaged`.",
                     "parameters": [ticket_id],
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": _ref("TicketUpdate")}}},
-                    "responses": {"200": _json(_ref("Ticket"), "The ticket as changed."),
-                                  **_errors(400, 401, 403, 404, 409, 415, 422)},
+                    "responses": {"200": _json(_ref("Ticket"), "The ticket as changed, with `messages`."),
+                                  **_errors(*_BODY, *_ALWAYS, 403, 404, 409, **no_ticket, **not_staff,
+                                            e409="A status change the ticket's life does not allow "
+                                                 "(`invalid_transition`); nothing was changed.")},
                 },
             },
             "/tickets/{ticket_id}/replies": {
                 "post": {
+                    "operationId": "createReply",
                     "summary": "Reply to a ticket",
                     "description": "A public staff reply goes back to the Slack thread or forum topic the ticket "
                                    "came from; an internal note stays with staff.",
@@ -164,50 +297,64 @@ def build_openapi() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": _ref("ReplyCreate")}}},
                     "responses": {"201": _json(_ref("Message"), "The message added."),
-                                  **_errors(400, 401, 403, 404, 415, 422)},
+                                  **_errors(*_BODY, *_ALWAYS, 403, 404, **no_ticket,
+                                            e403="Only staff add internal notes.")},
                 },
             },
             "/kb/search": {
                 "get": {
+                    "operationId": "searchKnowledgeBase",
                     "summary": "Search the knowledge base and the documentation",
-                    "description": "The same results as `helpdesk kb search --json`: a list, best first.",
+                    "description": "The same results as `helpdesk kb search --json`: a list, best first. `q` may "
+                                   "be a whole question of several paragraphs; its most distinctive words are "
+                                   "searched. Staff find every page; other people do not get the operator "
+                                   "guide and the helpdesk's operator reference (`helpdesk kb search "
+                                   "--audience delegates` shows what they get).",
                     "parameters": [
-                        {"name": "q", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 300}},
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50,
-                                                                      "default": 5}},
+                        {"name": "q", "in": "query", "required": True,
+                         "schema": {"type": "string", "minLength": 1, "maxLength": SEARCH_QUERY_MAX,
+                                    "pattern": NOT_BLANK}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                      "maximum": SEARCH_LIMIT_MAX, "default": 5}},
                     ],
                     "responses": {
                         "200": _json({"type": "array", "items": _ref("SearchHit")}, "Matches, best first."),
                         **_errors(401, 422),
-                        "503": _json(_ref("Error"), "The search index has not been built."),
+                        "503": _json(_ref("Error"), "The search index has not been built "
+                                                    "(`search_unavailable`), or the database is unavailable."),
                     },
                 },
             },
             "/programs/{slug}": {
                 "get": {
+                    "operationId": "getProgram",
                     "summary": "Seats of a delegate programme",
                     "description": "`pending` seats are held while staff check data rights; `active` ones are "
                                    "confirmed; `waitlisted` people wait in the order they applied.",
                     "parameters": [slug],
-                    "responses": {"200": _json(_ref("Program"), "The programme's counts."), **_errors(401, 404)},
+                    "responses": {"200": _json(_ref("Program"), "The programme's counts."),
+                                  **_errors(*_ALWAYS, 404, **no_program)},
                 },
                 "patch": {
+                    "operationId": "updateProgram",
                     "summary": "Change the cap (admins)",
                     "description": "Raising the cap promotes people from the head of the waitlist at once, in "
-                                   "order. Lowering it removes nobody.",
+                                   "order. Lowering it removes nobody. `reserved` may not exceed the cap (422).",
                     "parameters": [slug],
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": _ref("ProgramUpdate")}}},
                     "responses": {"200": _json(_ref("Program"), "The counts after the change."),
-                                  **_errors(400, 401, 403, 404, 415, 422)},
+                                  **_errors(*_BODY, *_ALWAYS, 403, 404, **no_program,
+                                            e403="Only administrators change a programme's cap.")},
                 },
             },
             "/queues": {
                 "get": {
+                    "operationId": "listQueues",
                     "summary": "Queues with open counts and the oldest open ticket",
-                    "responses": {"200": _json({"type": "object", "properties": {
+                    "responses": {"200": _json({"type": "object", "required": ["items"], "properties": {
                         "items": {"type": "array", "items": _ref("Queue")}}}, "Every queue, unsorted first."),
-                        **_errors(401)},
+                        **_errors(*_ALWAYS)},
                 },
             },
         },
@@ -217,18 +364,17 @@ def build_openapi() -> dict[str, Any]:
                 "session": {"type": "apiKey", "in": "cookie", "name": "session"},
             },
             "schemas": {
-                "SearchHit": {"type": "object", "required": ["title", "url", "kind", "score", "snippet"],
-                              "properties": {"title": {"type": "string"}, "url": {"type": "string"},
-                                             "kind": {"enum": ["kb", "docs"]}, "score": {"type": "number"},
-                                             "snippet": {"type": "string"}}},
                 "Ticket": ticket, "Message": message, "Person": person, "Queue": queue, "Error": error,
-                "TicketCreate": _schema(TicketCreate), "ReplyCreate": _schema(ReplyCreate),
-                "TicketUpdate": _schema(TicketUpdate), "ProgramUpdate": _schema(ProgramUpdate),
-                "Program": {"type": "object", "required": ["slug", "cap", "active", "pending", "waitlisted"],
-                            "properties": {"slug": {"type": "string"}, "name": {"type": "string"},
-                                           "cap": {"type": "integer"}, "reserved": {"type": "integer"},
-                                           "active": {"type": "integer"}, "pending": {"type": "integer"},
-                                           "waitlisted": {"type": "integer"}}},
+                "TicketPage": {"type": "object", "required": ["items", "next_cursor"], "properties": {
+                    "items": {"type": "array", "items": _ref("Ticket")},
+                    "next_cursor": {"type": ["string", "null"]}}},
+                "SearchHit": search_hit, "Program": program,
+                **dict(sorted(schemas.items())),
             },
         },
     }
+
+
+def declared_query_parameters(endpoint: str | None) -> tuple[str, ...]:
+    """The query parameters the operation at this Flask endpoint takes (none when it declares none)."""
+    return QUERY_PARAMETERS.get(endpoint or "", ())

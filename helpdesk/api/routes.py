@@ -8,8 +8,9 @@ from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 
-from helpdesk.api.openapi import build_openapi
+from helpdesk.api.openapi import CURSOR_MAX, build_openapi, declared_query_parameters
 from helpdesk.api.schemas import (
+    IDEMPOTENCY_KEY_MAX,
     ProgramUpdate,
     ReplyCreate,
     TicketCreate,
@@ -17,23 +18,38 @@ from helpdesk.api.schemas import (
     message_json,
     ticket_json,
 )
+from helpdesk.errors import ID_MAX
 from helpdesk.exceptions import AuthenticationRequiredError, HelpdeskError, InvalidInputError
 from helpdesk.programs.services import ProgramService
 from helpdesk.search.services import SearchService
 from helpdesk.tickets.models import Source, Status
-from helpdesk.tickets.services import DeliveryKey
+from helpdesk.tickets.queues import load_queue_config
+from helpdesk.tickets.services import DeliveryKey, decode_cursor
 from helpdesk.web import csrf, current_user, get_factory, get_settings
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # checked below, only for session-authenticated calls
 
 M = TypeVar("M", bound=BaseModel)
-IDEMPOTENCY_KEY_MAX = 200
 
 
 class UnsupportedMediaTypeError(HelpdeskError):
     status_code = 415
     code = "unsupported_media_type"
+
+
+@bp.before_request
+def _known_query_parameters() -> None:
+    """A query parameter the operation does not declare is a 422, not silently ignored: a misspelt filter
+    (``?statuses=new``) would otherwise return every ticket. The list is the OpenAPI description's."""
+    allowed = declared_query_parameters(request.endpoint)
+    unknown = sorted(set(request.args) - set(allowed))
+    if unknown:
+        takes = f"it takes: {', '.join(allowed)}" if allowed else "it takes none"
+        raise InvalidInputError(
+            f"Unknown query parameter {', '.join(repr(u) for u in unknown)} for this operation; {takes}.",
+            details=[{"field": name, "message": "unknown query parameter"} for name in unknown],
+        )
 
 
 @bp.before_request
@@ -59,7 +75,10 @@ def _authenticate() -> None:
 def _parse(model: type[M]) -> M:
     if not request.is_json:
         raise UnsupportedMediaTypeError("Send the body as JSON with 'Content-Type: application/json'.")
-    payload = request.get_json(silent=True)
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError as exc:  # json refuses very deep nesting this way, not with a ValueError
+        raise HelpdeskError("The JSON body is nested too deeply.", code="invalid_json") from exc
     if payload is None:
         raise HelpdeskError("The body is not valid JSON.", code="invalid_json")
     if not isinstance(payload, dict):
@@ -94,12 +113,16 @@ def list_tickets() -> ResponseReturnValue:
         limit = int(request.args.get("limit", 25))
     except ValueError as exc:
         raise InvalidInputError("limit must be a whole number.") from exc
+    cursor = request.args.get("cursor") or None
+    # The API gives out cursors of real ids only; a larger number would overflow PostgreSQL's INTEGER.
+    if cursor is not None and (len(cursor) > CURSOR_MAX or not 0 < decode_cursor(cursor) <= ID_MAX):
+        raise InvalidInputError("The cursor is not one this API gave out; start again without it.")
     page = get_factory().create_ticket_service().list(
         current_user(),
         queue=request.args.get("queue") or None,
         status=_enum_list(request.args.get("status"), Status, "status"),
         source=sources[0] if sources else None,
-        cursor=request.args.get("cursor") or None,
+        cursor=cursor,
         limit=limit,
     )
     return jsonify({"items": [ticket_json(t) for t in page.items], "next_cursor": page.next_cursor})
@@ -121,8 +144,10 @@ def create_ticket() -> ResponseReturnValue:
     key = request.headers.get("Idempotency-Key")
     if key is not None:
         key = key.strip()
-        if not key or len(key) > IDEMPOTENCY_KEY_MAX:
-            raise InvalidInputError(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters.")
+        if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+            raise InvalidInputError(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters.",
+                                    details=[{"field": "Idempotency-Key", "message": "not 1 to "
+                                              f"{IDEMPOTENCY_KEY_MAX} printable characters"}])
         delivery = DeliveryKey.for_request("api", f"{user.id}:{key}", data.model_dump())
     filed = get_factory().create_ticket_service().file(
         user, data.subject, data.body, Source.API, delivery=delivery
@@ -177,7 +202,9 @@ def kb_search() -> ResponseReturnValue:
         limit = int(request.args.get("limit", 5))
     except ValueError as exc:
         raise InvalidInputError("limit must be a whole number.") from exc
-    hits = SearchService(get_settings().index_dir).query(request.args.get("q", ""), limit)
+    # Operator pages are for staff; delegates typing a question are not offered them.
+    audience = "staff" if current_user().is_staff else "delegates"
+    hits = SearchService(get_settings().index_dir).query(request.args.get("q", ""), limit, audience)
     return jsonify([hit.to_dict() for hit in hits])
 
 
@@ -196,4 +223,5 @@ def update_program(slug: str) -> ResponseReturnValue:
 
 
 def openapi() -> ResponseReturnValue:
-    return jsonify(build_openapi())
+    """The description of this deployment: the queue slugs are those of its queues file."""
+    return jsonify(build_openapi([q.slug for q in load_queue_config(get_settings().queues_file)]))

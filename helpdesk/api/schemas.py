@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 from helpdesk.tickets.models import Message, Priority, Status, Ticket, Visibility
 from helpdesk.tickets.services import BODY_MAX, SUBJECT_MAX
 
+IDEMPOTENCY_KEY_MAX = 200
+#: The cap and the reserved seats of a programme, at most (a number, not a row id: keeps clients honest).
+SEATS_MAX = 1_000_000
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -48,8 +52,9 @@ class TicketUpdate(_Strict):
 
 
 class ProgramUpdate(_Strict):
-    cap: int = Field(ge=0, le=1_000_000, description="Seats in all, held or active.")
-    reserved: int | None = Field(None, ge=0, description="Seats of the cap kept for staff to assign by hand.")
+    cap: int = Field(ge=0, le=SEATS_MAX, description="Seats in all, held or active.")
+    reserved: int | None = Field(None, ge=0, le=SEATS_MAX,
+                                 description="Seats of the cap kept for staff to assign by hand; at most the cap.")
 
 
 def person_json(person: Any) -> dict[str, Any] | None:

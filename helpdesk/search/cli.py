@@ -47,13 +47,15 @@ def kb_index(kb_dir: Path, docs_dir: Path | None) -> None:
 @click.argument("query")
 @click.option("--limit", default=5, show_default=True, type=click.IntRange(1, 50), help="How many results.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {title, url, kind, score, snippet}.")
-def kb_search(query: str, limit: int, as_json: bool) -> None:
-    """Search the knowledge base and the documentation."""
+@click.option("--audience", type=click.Choice(["staff", "delegates"]), default="staff", show_default=True,
+              help="Whose results: `delegates` leaves out the operator pages, as the API does for non-staff.")
+def kb_search(query: str, limit: int, as_json: bool, audience: str) -> None:
+    """Search the knowledge base and the documentation (QUERY may be a whole question)."""
     from helpdesk.cli.context import cli_context
     from helpdesk.search.services import SearchService
 
     try:
-        hits = SearchService(cli_context().settings.index_dir).query(query, limit)
+        hits = SearchService(cli_context().settings.index_dir).query(query, limit, audience)
     except HelpdeskError as exc:
         raise click.ClickException(exc.message) from exc
     if as_json:

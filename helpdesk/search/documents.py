@@ -15,6 +15,19 @@ MYST_NOISE = re.compile(r"^(\(.+\)=|```.*|:::.*|:\w+:.*)$", re.M)
 MARKUP = re.compile(r"\*\*|`")
 ROLE = re.compile(r"\{\w+\}`([^`<]*?)(?:\s*<[^>]+>)?`")
 
+#: Pages for the people who run the helpdesk, not for delegates asking a question: the operator guide, the
+#: helpdesk's settings, commands and HTTP API, its benchmark figures, and the contributor guide. Search
+#: leaves them out of what delegates are offered (``audience="delegates"``); staff still find them.
+#: URL prefixes, as ``read_built_page`` names pages.
+STAFF_ONLY_URLS = (
+    "/docs/docs/operator/",
+    "/docs/docs/reference/settings.html",
+    "/docs/docs/reference/cli.html",
+    "/docs/docs/reference/http-api.html",
+    "/docs/docs/reference/performance.html",
+    "/docs/docs/contributing.html",
+)
+
 
 @dataclass(frozen=True)
 class Document:

@@ -5,6 +5,7 @@ Whoosh stays inside this module, so replacing the engine touches nothing else.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -14,13 +15,20 @@ from pathlib import Path
 from whoosh import highlight, index, scoring
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
-from whoosh.qparser import MultifieldParser, OrGroup
+from whoosh.query import Or, Prefix, Query, Term
 
 from helpdesk.exceptions import HelpdeskError, InvalidInputError
-from helpdesk.search.documents import Document
+from helpdesk.search.documents import STAFF_ONLY_URLS, Document
 
-QUERY_MAX = 300
+#: A whole question, several paragraphs as people write them; longer is refused (422), not cut.
+QUERY_MAX = 4000
+#: The distinct words of a question that are searched: the rarest in the index, so the query stays small
+#: and the words that tell pages apart decide (common words would match everything anyway).
+TERMS_MAX = 24
 LIMIT_MAX = 50
+#: Who is asking: delegates do not get operator pages (STAFF_ONLY_URLS); staff get everything.
+AUDIENCES = ("delegates", "staff")
+_WORD = re.compile(r"\w+")
 
 _analyzer = StemmingAnalyzer()
 SCHEMA = Schema(
@@ -88,13 +96,18 @@ class SearchService:
             shutil.rmtree(staging, ignore_errors=True)
         return count
 
-    def query(self, text: str, limit: int = 5) -> list[SearchHit]:
+    def query(self, text: str, limit: int = 5, audience: str = "delegates") -> list[SearchHit]:
         """The best matches for ``text``, knowledge base and documentation together, best first.
+
+        ``text`` may be a whole question: its words are stemmed, stop words dropped, and the
+        :data:`TERMS_MAX` rarest of those the index knows are searched in titles, tags and bodies; a page
+        matching more of them ranks higher. No query syntax: quotes, colons and operators are plain text.
+        ``audience="delegates"`` leaves out the operator pages.
 
         Raises
         ------
         InvalidInputError
-            An empty or overlong query, or a limit out of range.
+            An empty or overlong query, a limit out of range, or an unknown audience.
         SearchUnavailableError
             The index has not been built (``helpdesk kb index``).
         """
@@ -105,14 +118,18 @@ class SearchService:
             raise InvalidInputError(f"Search for at most {QUERY_MAX} characters.")
         if not 1 <= limit <= LIMIT_MAX:
             raise InvalidInputError(f"limit must be between 1 and {LIMIT_MAX}.")
+        if audience not in AUDIENCES:
+            raise InvalidInputError(f"audience must be one of: {', '.join(AUDIENCES)}.")
         if not index.exists_in(self.index_dir):
             raise SearchUnavailableError("The search index has not been built yet; run `helpdesk kb index`.")
         ix = index.open_dir(self.index_dir)
         try:
-            parser = MultifieldParser(["title", "tags", "body"], schema=ix.schema, group=OrGroup.factory(0.9))
-            query = parser.parse(text)
             with ix.searcher(weighting=scoring.BM25F()) as searcher:
-                results = searcher.search(query, limit=max(limit * 3, 10), terms=True)
+                query = _question_query(searcher, text)
+                if query is None:
+                    return []
+                mask = Or([Prefix("path", url) for url in STAFF_ONLY_URLS]) if audience == "delegates" else None
+                results = searcher.search(query, limit=max(limit * 3, 10), terms=True, mask=mask)
                 results.fragmenter = highlight.ContextFragmenter(maxchars=200, surround=60)
                 results.formatter = highlight.NullFormatter()
                 hits = []
@@ -125,3 +142,23 @@ class SearchService:
             ix.close()
         hits.sort(key=lambda h: h.score, reverse=True)
         return hits[:limit]
+
+
+def _question_query(searcher: object, text: str) -> Query | None:
+    """An OR of the question's most distinctive words over title, tags and body; None when none is indexed."""
+    reader = searcher.reader()  # type: ignore[attr-defined]
+    seen: dict[str, tuple[int, int, str]] = {}  # stem -> (documents containing it, first position, word)
+    for position, word in enumerate(_WORD.findall(text.lower())):
+        stems = [token.text for token in _analyzer(word, mode="query")]
+        if not stems or stems[0] in seen:
+            continue  # a stop word, or said before
+        stem = stems[0]
+        frequency = sum(reader.doc_frequency(field, value) for field, value in
+                        (("title", stem), ("body", stem), ("tags", word)))
+        if frequency:
+            seen[stem] = (frequency, position, word)
+    if not seen:
+        return None
+    rarest = sorted(seen.items(), key=lambda item: item[1][:2])[:TERMS_MAX]
+    return Or([Or([Term("title", stem), Term("tags", word), Term("body", stem)])
+               for stem, (_, _, word) in rarest], scale=0.9)

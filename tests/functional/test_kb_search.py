@@ -79,3 +79,42 @@ def test_form_offers_answers_while_typing(live_server, page) -> None:  # type: i
     suggestion.wait_for()
     assert suggestion.inner_text() == "TAP query times out"
     assert suggestion.get_attribute("href") == "/docs/kb/tap-timeouts.html"
+
+
+OPERATOR_PAGE = """<html><head><title>Rotate secrets &#8212; DP0 Support Desk</title></head><body>
+<article><h1>Rotate secrets</h1><p>Rotate the timeout secret of the TAP proxy.</p></article></body></html>"""
+
+
+@pytest.fixture
+def indexed_with_operator_page(settings, tmp_path) -> Path:  # type: ignore[no-untyped-def]
+    from helpdesk.search.documents import iter_built_docs
+
+    page = tmp_path / "site" / "docs" / "operator" / "rotate-secrets.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(OPERATOR_PAGE)
+    SearchService(settings.index_dir).rebuild([*iter_kb(KB), *iter_built_docs(tmp_path / "site")])
+    return settings.index_dir
+
+
+def test_delegates_are_not_offered_operator_pages(client, login, indexed_with_operator_page) -> None:  # type: ignore[no-untyped-def]
+    login("dana")
+    urls = [hit["url"] for hit in client.get("/api/v1/kb/search?q=tap+timeout+secret&limit=10").get_json()]
+    assert "/docs/kb/tap-timeouts.html" in urls
+    assert not any("/operator/" in url for url in urls)
+
+
+def test_staff_still_find_operator_pages(client, staff_token, indexed_with_operator_page) -> None:  # type: ignore[no-untyped-def]
+    hits = client.get("/api/v1/kb/search?q=rotate+secrets", headers={"Authorization": f"Bearer {staff_token}"})
+    assert hits.get_json()[0]["url"] == "/docs/docs/operator/rotate-secrets.html"
+
+
+def test_a_whole_question_through_the_api(client, staff_token, indexed) -> None:  # type: ignore[no-untyped-def]
+    from helpdesk.search.services import QUERY_MAX
+
+    question = ("My TAP query from the notebook keeps failing with a timeout, even for a small cone. " * 60)[:QUERY_MAX]
+    ok = client.get("/api/v1/kb/search", query_string={"q": question}, headers={"Authorization": f"Bearer {staff_token}"})
+    assert ok.status_code == 200
+    assert ok.get_json()[0]["title"] == "TAP query times out"
+    too_long = client.get("/api/v1/kb/search", query_string={"q": "x" * (QUERY_MAX + 1)},
+                          headers={"Authorization": f"Bearer {staff_token}"})
+    assert too_long.status_code == 422

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from helpdesk.exceptions import InvalidInputError
-from helpdesk.search.documents import iter_built_docs, iter_kb, read_kb_article
-from helpdesk.search.services import SearchService, SearchUnavailableError
+from helpdesk.search.documents import Document, iter_built_docs, iter_kb, read_built_page, read_kb_article
+from helpdesk.search.services import QUERY_MAX, TERMS_MAX, SearchService, SearchUnavailableError, _question_query
 
 KB = Path(__file__).resolve().parent.parent / "data" / "kb"
 
@@ -72,17 +72,81 @@ def test_stemming_and_tags(service: SearchService) -> None:
 
 
 def test_limit_is_respected(service: SearchService) -> None:
-    assert len(service.query("the", limit=1)) <= 1
+    # Three words, together in all four pages: four matches, of which limit keeps the best.
+    assert len(service.query("tap github scratch", limit=5)) == 4
+    assert len(service.query("tap github scratch", limit=2)) == 2
+
+
+def test_stop_words_alone_match_nothing(service: SearchService) -> None:
+    assert service.query("the and of") == []
+
+
+QUESTION = """Hello, I hope this is the right place to ask.
+
+I have been trying since yesterday to run a query from the notebook aspect. It worked last week, but now
+every time I submit it the TAP service just sits there and after a while I get a timeout. I am selecting
+objects in a small cone around a position, nothing huge, and I tried both the synchronous and asynchronous
+endpoints. My colleague says hers works fine. Is there a limit I am hitting?
+
+Thanks a lot for any help, and sorry if this was asked before. Best wishes, Dana"""
+
+
+def test_a_whole_question_finds_its_answer(service: SearchService) -> None:
+    question = (QUESTION + "\n\n") * (QUERY_MAX // (len(QUESTION) + 2))
+    assert 2000 < len(question.strip()) <= QUERY_MAX
+    hits = service.query(question)
+    assert hits[0].title == "TAP query times out"
+
+
+def test_a_question_becomes_a_bounded_query(service: SearchService, tmp_path: Path) -> None:
+    words = [f"word{i}" for i in range(200)]
+    many = SearchService(tmp_path / "many")
+    many.rebuild([Document("kb", f"/kb/{w}.html", w, f"{w} {w}") for w in words])
+    from whoosh import index
+
+    ix = index.open_dir(tmp_path / "many")
+    with ix.searcher() as searcher:
+        query = _question_query(searcher, " ".join(words))
+        assert query is not None and len(query.subqueries) == TERMS_MAX
+        assert _question_query(searcher, "nothing indexed here") is None
+    ix.close()
+    assert len(many.query(" ".join(words), limit=50)) == TERMS_MAX
+
+
+OPERATOR_PAGE = """<html><head><title>Install &#8212; DP0 Support Desk</title></head><body>
+<article><h1>Install</h1><p>Set HELPDESK_SECRET_KEY and run gunicorn behind the proxy.</p></article></body></html>"""
+
+
+def test_operator_pages_are_for_staff_only(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    for relative in ("docs/operator/install.html", "docs/reference/settings.html", "docs/reference/queues.html"):
+        page = site / relative
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(OPERATOR_PAGE.replace("Install", page.stem))
+    service = SearchService(tmp_path / "index")
+    service.rebuild(iter_built_docs(site))
+    staff = {h.url for h in service.query("gunicorn secret key", audience="staff")}
+    delegates = {h.url for h in service.query("gunicorn secret key")}
+    assert staff == {"/docs/docs/operator/install.html", "/docs/docs/reference/settings.html",
+                     "/docs/docs/reference/queues.html"}
+    assert delegates == {"/docs/docs/reference/queues.html"}
+    assert read_built_page(site / "docs/operator/install.html", site) is not None
 
 
 def test_no_match_is_an_empty_list(service: SearchService) -> None:
     assert service.query("xylophone") == []
 
 
-@pytest.mark.parametrize(("text", "limit"), [("", 5), ("   ", 5), ("x" * 301, 5), ("tap", 0), ("tap", 51)])
+@pytest.mark.parametrize(("text", "limit"), [("", 5), ("   ", 5), ("x" * (QUERY_MAX + 1), 5), ("tap", 0),
+                                             ("tap", 51)])
 def test_bad_queries_are_refused(service: SearchService, text: str, limit: int) -> None:
     with pytest.raises(InvalidInputError):
         service.query(text, limit)
+
+
+def test_unknown_audience_is_refused(service: SearchService) -> None:
+    with pytest.raises(InvalidInputError):
+        service.query("tap", audience="everyone")
 
 
 def test_query_syntax_characters_do_not_crash(service: SearchService) -> None:
