@@ -33,6 +33,8 @@ USER helpdesk
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
+# Serve it behind a buffering reverse proxy (deploy/nginx-helpdesk.conf, docs/operator/reverse-proxy.md) with
+# HELPDESK_PROXY_COUNT=1; /metrics answers loopback only unless HELPDESK_METRICS_ALLOW or _TOKEN is set.
 # Secrets (HELPDESK_SECRET_KEY, GitHub, Slack, Discourse) come from the environment at run time;
 # none is baked into the image. Production refuses to start without them.
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--worker-class", "gthread", "--threads", "4", \
