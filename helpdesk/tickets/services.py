@@ -97,6 +97,9 @@ PERSON_BY_IDENTITY = (
            Person.merged_into_id.is_(None))
 )
 INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id)
+#: The same INSERT handing back the ORM object, for callers that answer with the ticket (the API, the form):
+#: no SELECT after the commit, since the requester is already in the session.
+INSERT_TICKET_OBJECT = insert(Ticket).returning(Ticket)
 
 #: Attempts at storing one inbound message when a concurrent writer took its thread in between.
 ATTEMPTS = 3
@@ -220,10 +223,10 @@ class TicketService:
             self._check_keys(delivery.external_ids)
         thread_key = _bounded(thread_key, THREAD_KEY_MAX, "thread key") if thread_key else None
         try:
-            ticket_id = self._insert_ticket(
+            ticket = self._insert_ticket(
                 requester_id=requester.id, subject=subject, body=body, source=source, external=external or {},
                 thread_key=thread_key, queue=queue, delivery=delivery, acknowledge=False,
-                audit_data={"source": source.value},
+                audit_data={"source": source.value}, returning_object=True,
             )
             self.session.commit()
         except IntegrityError:
@@ -233,7 +236,7 @@ class TicketService:
             if earlier is None or earlier.ticket_id is None:
                 raise
             return Filed(self.find(earlier.ticket_id), created=False)
-        return Filed(self.find(ticket_id), created=True)
+        return Filed(ticket, created=True)
 
     # -- filing: Slack and the forum (lenient text) -----------------------------------------------
 
@@ -324,16 +327,24 @@ class TicketService:
     def _insert_ticket(
         self, *, requester_id: int, subject: str, body: str, source: Source, external: dict[str, Any],
         thread_key: str | None, queue: Queue | None, delivery: DeliveryKey | None, acknowledge: bool,
-        audit_data: dict[str, Any],
-    ) -> int:
-        """The ticket row, its delivery keys, its audit event and its acknowledgement: uncommitted."""
+        audit_data: dict[str, Any], returning_object: bool = False,
+    ) -> Any:
+        """The ticket row, its delivery keys, its audit event and its acknowledgement: uncommitted.
+
+        Returns the new ticket's id, or with ``returning_object`` the ticket itself.
+        """
         now = self.clock()
-        ticket_id = self.session.execute(INSERT_TICKET, {
+        values = {
             "subject": subject, "body": body, "source": source.value,
             "status": (Status.TRIAGED if queue else Status.NEW).value, "priority": Priority.NORMAL.value,
             "queue_id": queue.id if queue else None, "requester_id": requester_id, "thread_key": thread_key,
             "external": external, "created_at": now, "updated_at": now,
-        }).scalar_one()
+        }
+        if returning_object:
+            ticket = self.session.scalars(INSERT_TICKET_OBJECT, [values]).one()
+            ticket_id = ticket.id
+        else:
+            ticket = ticket_id = self.session.execute(INSERT_TICKET, values).scalar_one()
         writes = [audit.insert_event("ticket.filed", actor_id=requester_id, ticket_id=ticket_id, created_at=now,
                                      **audit_data)]
         if delivery is not None:
@@ -342,7 +353,7 @@ class TicketService:
             writes.append(outbox_insert(OutboxKind.ACK, source.value, f"ack:{ticket_id}", now, ticket_id=ticket_id))
         # The rows are never read back here: one round trip for all of them.
         execute_inserts(self.session, writes)
-        return ticket_id
+        return ticket
 
     def _add_message(
         self, ticket: Ticket, *, author_id: int | None, body: str, visibility: Visibility, by_requester: bool,
