@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
 from helpdesk.accounts.services import GITHUB_LOGIN
+from helpdesk.forms import HelpdeskForm
 
 
-class DevLoginForm(FlaskForm):
+class DevLoginForm(HelpdeskForm):
     login = StringField(
         "GitHub login",
         validators=[DataRequired(), Length(max=39),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from helpdesk.forms import HelpdeskForm
 
-class SignupForm(FlaskForm):
+
+class SignupForm(HelpdeskForm):
     name = StringField("Full name", validators=[DataRequired(), Length(max=200)])
     email = EmailField("Work e-mail", validators=[DataRequired(), Email(check_deliverability=False), Length(max=320)])
     institution = StringField("Institution", validators=[DataRequired(), Length(max=200)])
@@ -15,6 +16,6 @@ class SignupForm(FlaskForm):
     program = SelectField("Programme", validators=[DataRequired()])
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(HelpdeskForm):
     action = HiddenField(validators=[DataRequired()])
     note = TextAreaField("Note", validators=[Optional(), Length(max=2000)])

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from helpdesk.forms import HelpdeskForm
 from helpdesk.tickets.models import Priority, Status, Visibility
 from helpdesk.tickets.services import BODY_MAX, SUBJECT_MAX
 
 
-class TicketForm(FlaskForm):
+class TicketForm(HelpdeskForm):
     subject = StringField("Subject", validators=[DataRequired(), Length(max=SUBJECT_MAX)])
     body = TextAreaField("Your question", validators=[DataRequired(), Length(max=BODY_MAX)])
     page = HiddenField(validators=[Optional(), Length(max=500)])
 
 
-class ReplyForm(FlaskForm):
+class ReplyForm(HelpdeskForm):
     body = TextAreaField("Reply", validators=[DataRequired(), Length(max=BODY_MAX)])
     visibility = RadioField(
         "Visibility",
@@ -27,7 +27,7 @@ class ReplyForm(FlaskForm):
     )
 
 
-class UpdateForm(FlaskForm):
+class UpdateForm(HelpdeskForm):
     queue = SelectField("Queue", validators=[Optional()])
     status = SelectField("Status", choices=[SelectChoice(s.value, s.value.replace("_", " ")) for s in Status])
     priority = SelectField("Priority", choices=[SelectChoice(p.value) for p in Priority])
