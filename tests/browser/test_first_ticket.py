@@ -8,16 +8,9 @@ import pytest
 
 from helpdesk.accounts.models import Role
 from helpdesk.accounts.services import AccountService
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page, base: str, login: str, then: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{base}{then}")
-    assert "/auth/login" in page.url
-    page.get_by_label("GitHub login").fill(login)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}{then}")
 
 
 def test_delegate_files_a_ticket_and_staff_see_it(live_server, page) -> None:  # type: ignore[no-untyped-def]
