@@ -249,8 +249,9 @@ class AccountService:
     ) -> Person:
         """The person behind a Slack or forum account, created on first sight; does not commit.
 
-        An identity whose verified email matches a person's verified email joins that person, so
-        someone who signed in with GitHub and asks in Slack is one person with two identities.
+        An identity whose verified email matches a plain user's verified email joins that person, so
+        someone who signed in with GitHub and asks in Slack is one person with two identities. A staff
+        member's email joins nobody (audited as ``identity.join_refused``): that would hand them the role.
         Called inside the intake's transaction, which commits.
         """
         return self.identify(provider, external_id, username=username, display_name=display_name, email=email,
@@ -274,14 +275,13 @@ class AccountService:
         owner = self._verified_email_owner(email) if email and email_verified else None
         # Joining a staff member by email would give whoever holds this identity their rights: plain users only.
         if owner is not None and owner.role is Role.USER:
-            match = owner
-            identity = Identity(person_id=match.id, provider=provider, external_id=external_id, username=username)
+            identity = Identity(person_id=owner.id, provider=provider, external_id=external_id, username=username)
             if (existing := self._insert_identity(identity, provider, external_id)) is not None:
                 return self._survivor(existing), False
-            self.session.expire(match, ["identities"])
-            audit.record(self.session, "identity.joined", actor_id=None, person_id=match.id,
+            self.session.expire(owner, ["identities"])
+            audit.record(self.session, "identity.joined", actor_id=None, person_id=owner.id,
                          provider=provider.value, reason="verified email")
-            return match, False
+            return owner, False
         person = Person(display_name=(display_name or username or external_id)[:200], email=email,
                         email_verified=bool(email and email_verified), role=Role.USER)
         person.identities.append(Identity(provider=provider, external_id=external_id, username=username))
