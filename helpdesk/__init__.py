@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         SECRET_KEY=settings.resolved_secret_key(Path(app.instance_path)),
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         SESSION_COOKIE_HTTPONLY=True,
+        # The cookie lives no longer than the server-side session it names (helpdesk.accounts).
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_lifetime_hours),
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.is_production,
         # In production the cookie is `__Host-` prefixed: browsers then only accept it over HTTPS, for the

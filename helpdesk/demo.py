@@ -6,10 +6,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from helpdesk.accounts.models import Identity, Person, Provider, Role
+from helpdesk.accounts.services import DEV_PREFIX
 from helpdesk.factory import Factory
 from helpdesk.tickets.models import Source, Visibility
 from helpdesk.tickets.queues import load_queue_config, sync_queues
@@ -34,14 +32,14 @@ DEMO_TICKETS: list[tuple[str | None, Source, str, str]] = [
 ]
 
 
-def _demo_person(session: Session, login: str, role: Role) -> Person:
-    identity = session.scalar(
-        select(Identity).where(Identity.provider == Provider.GITHUB, Identity.external_id == login)
-    )
-    if identity is not None:
-        return identity.person
+def _demo_person(factory: Factory, login: str, role: Role) -> Person:
+    session = factory.session
+    existing = factory.create_account_service().find_by_login(login)
+    if existing is not None:
+        return existing
+    # A dev: key, which no GitHub sign-in can claim: registering "demo-staff" on GitHub gains nothing.
     person = Person(display_name=f"{login} {DEMO_TAG}", role=role, is_demo=True)
-    person.identities.append(Identity(provider=Provider.GITHUB, external_id=login, username=login))
+    person.identities.append(Identity(provider=Provider.GITHUB, external_id=DEV_PREFIX + login, username=login))
     session.add(person)
     session.commit()
     return person
@@ -56,8 +54,8 @@ def load_demo(
     """
     session = factory.session
     sync_queues(session, load_queue_config())
-    requester = _demo_person(session, "demo-delegate", Role.USER)
-    staff = _demo_person(session, "demo-staff", Role.STAFF)
+    requester = _demo_person(factory, "demo-delegate", Role.USER)
+    staff = _demo_person(factory, "demo-staff", Role.STAFF)
     service = factory.create_ticket_service()
     items = list(enumerate(DEMO_TICKETS))
     context = progress(items, "Loading demo tickets") if progress else nullcontext(items)
