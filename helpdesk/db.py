@@ -22,6 +22,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+#: The largest id a row can have: ids are INTEGER columns, 32-bit on PostgreSQL. A larger number names
+#: no row, and handing it to PostgreSQL would be an "integer out of range" error, not an empty answer.
+ID_MAX = 2**31 - 1
+
 #: How long SQLite waits for another writer before giving up, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 

@@ -15,14 +15,11 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from helpdesk.db import ID_MAX
 from helpdesk.exceptions import HelpdeskError, InvalidInputError, NotFoundError
 from helpdesk.web import wants_json
 
 log = logging.getLogger("helpdesk.errors")
-
-#: The largest id a row can have on every supported database: ids are INTEGER columns, 32-bit signed on
-#: PostgreSQL (SQLite's would go to 2**63 - 1). A larger id in a path names nothing.
-ID_MAX = 2**31 - 1
 
 # Codes for HTTP errors raised by Flask itself, so clients can branch on them.
 HTTP_CODES = {

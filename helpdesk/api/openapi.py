@@ -14,7 +14,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from helpdesk.api.schemas import IDEMPOTENCY_KEY_MAX, ProgramUpdate, ReplyCreate, TicketCreate, TicketUpdate
-from helpdesk.errors import ID_MAX
+from helpdesk.db import ID_MAX
 from helpdesk.search.services import LIMIT_MAX as SEARCH_LIMIT_MAX
 from helpdesk.search.services import QUERY_MAX as SEARCH_QUERY_MAX
 from helpdesk.tickets.models import Direction, Priority, Source, Status, Visibility

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from helpdesk.accounts.models import Person, Role
+from helpdesk.db import ID_MAX
 from helpdesk.exceptions import HelpdeskError
 from helpdesk.tickets.forms import ReplyForm, UpdateForm
 from helpdesk.tickets.models import Source, Status, Visibility
@@ -135,6 +136,9 @@ def people_merge() -> Response:
         source_id, target_id = int(request.form.get("source_id", "")), int(request.form.get("target_id", ""))
     except ValueError:
         flash("Give the ids of both people.", "error")
+        return redirect(url_for("staff.people"))
+    if not (0 < source_id <= ID_MAX and 0 < target_id <= ID_MAX):
+        flash(f"No person has that id; ids are whole numbers from 1 to {ID_MAX}.", "error")
         return redirect(url_for("staff.people"))
     try:
         target = get_factory().create_account_service().merge(current_user(), source_id, target_id)

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from helpdesk import audit
 from helpdesk.accounts.models import Identity, Person, Provider
 from helpdesk.accounts.services import AccountService
-from helpdesk.db import execute_inserts, utcnow
+from helpdesk.db import ID_MAX, execute_inserts, utcnow
 from helpdesk.exceptions import (
     ConflictError,
     InvalidInputError,
@@ -606,10 +606,6 @@ class TicketService:
         return viewer.is_staff or ticket.requester_id == viewer.id
 
 
-#: Ids are 64-bit on every database; a larger number names no ticket (and would overflow PostgreSQL).
-ID_MAX = 2**63 - 1
-
-
 def _bounded(value: str, limit: int, what: str) -> str:
     """Identifiers are refused when too long for their column: cutting them could make two collide."""
     if len(value) > limit:
@@ -625,7 +621,8 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = raw.partition(":")
-        if kind != "t" or not value.isdigit():
+        # Cursors the API gave out are short; a long one would make int() parse a huge number.
+        if kind != "t" or not value.isdigit() or len(value) > 12:
             raise ValueError(kind)
         ticket_id = int(value)
         if not 0 < ticket_id <= ID_MAX:
