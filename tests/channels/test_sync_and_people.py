@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 from helpdesk.accounts.models import Identity, Person, Provider
 from helpdesk.accounts.services import AccountService
 from helpdesk.audit import AuditEvent
+from helpdesk.channels.discourse import sync_missed_posts
 from helpdesk.cli import cli
 from helpdesk.config import Settings
 from helpdesk.exceptions import InvalidInputError, PermissionDeniedError
 from helpdesk.factory import build_channel
-from helpdesk.tickets.services import TicketService
-from helpdesk.channels.discourse import sync_missed_posts
 from helpdesk.tickets.models import Message, Ticket
+from helpdesk.tickets.services import TicketService
 from tests.conftest import csrf_token_from
 from tests.support.fakes import FakeDiscourse, Scripted
 from tests.support.forum import deliver, post_payload
