@@ -131,18 +131,26 @@ def api_write_rate_limit() -> str:
     return get_settings().rate_limit_api_writes
 
 
+def bearer_user(token: str) -> Person | None:
+    """The person behind a bearer token, looked up once per request (the rate limiter and the API both ask)."""
+    cached = g.get("bearer_user")
+    if cached is None or cached[0] != token:
+        g.bearer_user = (token, get_factory().create_account_service().authenticate_token(token))
+    return g.bearer_user[1]
+
+
 def api_write_rate_key() -> str:
     """Who an API write is counted against: the person behind the bearer token or the session, else the address.
 
-    The limiter runs before the API blueprint authenticates the request, so a bearer token is looked up
-    here too (a write costs one more indexed query); an unknown token or a dead session falls back to the
-    address, and the blueprint then answers 401 as usual.
+    The limiter runs before the API blueprint authenticates the request, so the bearer token is looked up
+    here first (once: :func:`bearer_user` keeps the answer for the blueprint); an unknown token or a dead
+    session falls back to the address, and the blueprint then answers 401 as usual.
     """
     if "rate_limit_key" not in g:
         person_id = None
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
-            person = get_factory().create_account_service().authenticate_token(token.strip())
+            person = bearer_user(token.strip())
             person_id = person.id if person is not None else None
         else:
             person = current_user()  # the signed-in person, kept on g for the view

@@ -19,12 +19,10 @@ from helpdesk.api.schemas import (
     ticket_json,
 )
 from helpdesk.exceptions import AuthenticationRequiredError, HelpdeskError, InvalidInputError
-from helpdesk.programs.services import ProgramService
-from helpdesk.search.services import SearchService
 from helpdesk.tickets.models import Source, Status
 from helpdesk.tickets.queues import load_queue_config
 from helpdesk.tickets.services import DeliveryKey
-from helpdesk.web import csrf, current_user, get_factory, get_settings
+from helpdesk.web import bearer_user, csrf, current_user, get_factory, get_settings
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # checked below, only for session-authenticated calls
@@ -58,7 +56,7 @@ def _authenticate() -> None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationRequiredError("Send the token as 'Authorization: Bearer <token>'.")
-        person = get_factory().create_account_service().authenticate_token(token.strip())
+        person = bearer_user(token.strip())
         if person is None:
             raise AuthenticationRequiredError("That API token is unknown or revoked.", code="invalid_token")
         g.current_user = person
@@ -202,21 +200,21 @@ def kb_search() -> ResponseReturnValue:
         raise InvalidInputError("limit must be a whole number.") from exc
     # Operator pages are for staff; delegates typing a question are not offered them.
     audience = "staff" if current_user().is_staff else "delegates"
-    hits = SearchService(get_settings().index_dir).query(request.args.get("q", ""), limit, audience)
+    hits = get_factory().create_search_service().query(request.args.get("q", ""), limit, audience)
     return jsonify([hit.to_dict() for hit in hits])
 
 
 @bp.get("/programs/<slug>")
 def get_program(slug: str) -> ResponseReturnValue:
     """Seats of a delegate programme: cap, active, pending (held while data rights are checked), waitlisted."""
-    return jsonify(ProgramService(get_factory().session).counts(slug).to_dict())
+    return jsonify(get_factory().create_program_service().counts(slug).to_dict())
 
 
 @bp.patch("/programs/<slug>")
 def update_program(slug: str) -> ResponseReturnValue:
     """Admins change the cap (and the reserved seats); raising it promotes from the waitlist at once, in order."""
     data = _parse(ProgramUpdate)
-    counts = ProgramService(get_factory().session).set_cap(current_user(), slug, data.cap, data.reserved)
+    counts = get_factory().create_program_service().set_cap(current_user(), slug, data.cap, data.reserved)
     return jsonify(counts.to_dict())
 
 

@@ -15,14 +15,22 @@ from helpdesk.exceptions import HelpdeskError
 from helpdesk.programs.forms import DecisionForm, SignupForm
 from helpdesk.programs.models import Program
 from helpdesk.programs.services import ApplicationForm, ProgramService
-from helpdesk.web import current_user, get_session, limiter, login_required, public_rate_limit, staff_required
+from helpdesk.web import (
+    current_user,
+    get_factory,
+    get_session,
+    limiter,
+    login_required,
+    public_rate_limit,
+    staff_required,
+)
 
 bp = Blueprint("programs", __name__)
 DEFAULT_PROGRAM = "dp0"
 
 
 def _service() -> ProgramService:
-    return ProgramService(get_session())
+    return get_factory().create_program_service()
 
 
 def _program_choices() -> list[SelectChoice]:
