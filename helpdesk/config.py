@@ -151,6 +151,23 @@ class Settings(BaseSettings):
     queues_file: Path | None = Field(
         None, description="A queues.yaml to load instead of the shipped default tier-two queues."
     )
+    triage_rules_file: Path | None = Field(
+        None,
+        description="A triage rules file (YAML: terms, patterns and source channels per queue, urgency signals) to "
+        "use instead of the shipped `helpdesk/triage/data/rules.yaml`. Every queue it names must be in the queues "
+        "configuration.",
+    )
+    triage_model_file: Path | None = Field(
+        None,
+        description="The learned triage model to load (a file written by `helpdesk triage retrain`) instead of the "
+        "shipped one. It is read from disk only, never fetched, and must come from the same scikit-learn version; "
+        "a mismatched or damaged file is refused at start-up with what to do. Load only model files you trust.",
+    )
+    triage_confidence_threshold: float = Field(
+        0.55, ge=0, le=1,
+        description="Tickets whose triage confidence (0 to 1) is below this wait in the triage view for a person, "
+        "with the two best guesses shown. Higher sends more tickets to a person and fewer to the wrong queue.",
+    )
     public_url: str = Field(
         "http://127.0.0.1:5000", description="The URL people reach the helpdesk at; used in links sent out."
     )

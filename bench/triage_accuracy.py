@@ -1,0 +1,108 @@
+"""Triage accuracy and speed on the held-out split of the seed set (never trained on).
+
+Prints accuracy, per-queue precision and recall, the share sent to a person (below the threshold) and the
+accuracy on the rest, priority agreement, and the time per ticket of the full decision against two baselines
+measured in the same run: the rules alone, and a trivial matcher (first queue slug word in the text).
+The engine is the shipped one: rules.yaml plus model.joblib, which was trained on the train split only.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench.harness import ROOT, report
+from helpdesk.triage.decide import build_engine
+from helpdesk.triage.training import load_seed
+
+SEED_DIR = ROOT / "tests" / "data" / "triage"
+REPEAT = 20  # timing passes over the held-out questions
+
+
+def _trivial(title: str, body: str) -> str:
+    text = f"{title} {body}".lower()
+    for word, queue in (("butler", "butler"), ("tap", "catalogs"), ("account", "accounts"),
+                        ("notebook", "science-platform"), ("pipeline", "pipelines")):
+        if word in text:
+            return queue
+    return "general"
+
+
+def _times(function, items) -> list[float]:  # type: ignore[no-untyped-def]
+    samples = []
+    for _ in range(REPEAT):
+        for item in items:
+            started = time.perf_counter()
+            function(item["title"], item["body"])
+            samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def _percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> dict[str, float]:
+    items = [i for i in load_seed(SEED_DIR) if i["split"] == "test"]
+    for item in items:
+        item["body"] = item.get("body") or ""
+    engine = build_engine()
+    rules_only = build_engine(use_model=False)
+    assert engine.model is not None, "the shipped model file is missing"
+    seen_ids = {i["id"] for i in load_seed(SEED_DIR) if i["split"] == "train"}
+    assert not seen_ids & {i["id"] for i in items}
+
+    decisions = [engine.decide(i["title"], i["body"]) for i in items]
+    truth = [i["queue"] for i in items]
+    right = [d.queue == q for d, q in zip(decisions, truth, strict=True)]
+    held = [d.needs_person for d in decisions]
+    auto = [r for r, h in zip(right, held, strict=True) if not h]
+    by = Counter(d.decided_by for d in decisions)
+    rules_right = sum(rules_only.decide(i["title"], i["body"]).queue == i["queue"] for i in items)
+    trivial_right = sum(_trivial(i["title"], i["body"]) == i["queue"] for i in items)
+    priority_right = sum(d.priority == i["priority"] for d, i in zip(decisions, items, strict=True))
+
+    rows = [
+        ("held-out questions", f"{len(items)} (seed set split.yaml; the model never saw them)"),
+        ("accuracy", f"{sum(right) / len(items):.3f}   (rules alone {rules_right / len(items):.3f}, "
+                     f"trivial matcher {trivial_right / len(items):.3f})"),
+        ("sent to a person", f"{sum(held) / len(items):.3f}   (confidence < {engine.threshold})"),
+        ("accuracy when not sent", f"{sum(auto) / len(auto):.3f}   ({len(auto)} tickets)" if auto else "n/a"),
+        ("decided by", ", ".join(f"{k} {v}" for k, v in sorted(by.items()))),
+        ("priority agreement", f"{priority_right / len(items):.3f}   (labels low/normal/high/urgent)"),
+    ]
+    for queue in engine.rules.slugs:
+        predicted = [d.queue == queue for d in decisions]
+        actual = [q == queue for q in truth]
+        tp = sum(p and a for p, a in zip(predicted, actual, strict=True))
+        precision = tp / sum(predicted) if sum(predicted) else float("nan")
+        recall = tp / sum(actual) if sum(actual) else float("nan")
+        rows.append((f"  {queue}", f"precision {precision:.2f}  recall {recall:.2f}  (n={sum(actual)})"))
+
+    full = _times(engine.decide, items)
+    rules = _times(rules_only.decide, items)
+    trivial = _times(_trivial, items)
+    rows += [
+        ("time per ticket, full", f"p50 {statistics.median(full):.3f} ms  p95 {_percentile(full, 95):.3f} ms"),
+        ("time per ticket, rules", f"p50 {statistics.median(rules):.3f} ms  p95 {_percentile(rules, 95):.3f} ms"),
+        ("time per ticket, trivial", f"p50 {statistics.median(trivial):.4f} ms  p95 {_percentile(trivial, 95):.4f} ms"),
+    ]
+    long_body = "\n".join(i["body"] for i in items) * 3  # a ~50 kB paste with code and errors
+    long_times = _times(lambda t, b: engine.decide(t, long_body), items[:5])
+    rows.append(("time, 50 kB body", f"p50 {statistics.median(long_times):.3f} ms  ({len(long_body)} characters)"))
+    model_path = Path(engine.model.__class__.__module__ and "")  # placeholder for mypy; size below
+    from helpdesk.triage.model import default_model_path
+
+    rows.append(("model file", f"{default_model_path().stat().st_size / 1024:.0f} KiB, trained "
+                               f"{engine.model.trained_at}, {sum(engine.model.examples_per_queue.values())} examples"))
+    del model_path
+    report("Triage on the held-out seed split (rules + model) vs rules alone and a trivial matcher", rows)
+    return {"accuracy": sum(right) / len(items), "to_person": sum(held) / len(items),
+            "p50_ms": statistics.median(full)}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Where training examples come from: staff-sorted tickets, the knowledge base's queue tags, the seed set.
+
+Each source yields ``(title, body, queue)``. The database source reads what people decided: a ticket counts
+when a person (an audit event with an actor) set its queue, through ``ticket.updated`` (the PATCH or the
+console) or a triage correction (``triage.corrected``, recorded by the triage view); the ticket's queue now
+is the label, so a later correction wins.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from helpdesk.triage.model import Example, TriageModel
+
+#: Audit actions whose ``changes.queue`` (or ``queue``) records a person choosing a ticket's queue.
+SORTING_ACTIONS = ("ticket.updated", "triage.corrected")
+
+
+def iter_sorted_tickets(session: Session, queues: Iterable[str] | None = None) -> Iterator[Example]:
+    """Tickets whose queue a person set (and that still have one), oldest first."""
+    from helpdesk.audit import AuditEvent
+    from helpdesk.tickets.models import Ticket
+
+    known = set(queues) if queues is not None else None
+    sorted_ids: set[int] = set()
+    events = select(AuditEvent.ticket_id, AuditEvent.data).where(
+        AuditEvent.action.in_(SORTING_ACTIONS), AuditEvent.actor_id.is_not(None), AuditEvent.ticket_id.is_not(None))
+    for ticket_id, data in session.execute(events.execution_options(yield_per=1000)):
+        changes = (data or {}).get("changes") or {}
+        if "queue" in changes or "queue" in (data or {}):
+            sorted_ids.add(ticket_id)
+    ids = sorted(sorted_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for ticket in session.scalars(select(Ticket).where(Ticket.id.in_(chunk)).order_by(Ticket.id)):
+            if ticket.queue is not None and (known is None or ticket.queue.slug in known):
+                yield ticket.subject, ticket.body, ticket.queue.slug
+
+
+def iter_kb_examples(kb_dir: Path, queues: Iterable[str] | None = None) -> Iterator[Example]:
+    """Knowledge-base articles, once per queue in their front matter's ``queues:``."""
+    from helpdesk.search.documents import iter_kb
+
+    if not kb_dir.is_dir():
+        return
+    known = set(queues) if queues is not None else None
+    for document in iter_kb(kb_dir):
+        for queue in document.queues:
+            if known is None or queue in known:
+                yield document.title, document.body, queue
+
+
+def load_seed(path: Path) -> list[dict]:
+    """The labelled seed set: every ``seed-*.yaml`` in a folder (or one file), with its fixed split."""
+    files = sorted(path.glob("seed-*.yaml")) if path.is_dir() else [path]
+    items: list[dict] = []
+    for file in files:
+        items.extend(yaml.safe_load(file.read_text(encoding="utf-8")) or [])
+    split_file = (path if path.is_dir() else path.parent) / "split.yaml"
+    test = set((yaml.safe_load(split_file.read_text(encoding="utf-8")) or {}).get("test", [])) \
+        if split_file.exists() else set()
+    for item in items:
+        item["split"] = "test" if item["id"] in test else "train"
+    return items
+
+
+def iter_seed(path: Path, split: str = "train", queues: Iterable[str] | None = None) -> Iterator[Example]:
+    known = set(queues) if queues is not None else None
+    for item in load_seed(path):
+        if item["split"] == split and (known is None or item["queue"] in known):
+            yield item["title"], item.get("body") or "", item["queue"]
+
+
+def cross_validate(examples: list[Example], folds: int = 5, seed: int = 0) -> dict[str, object]:
+    """Stratified k-fold accuracy, overall and per queue (the share of each queue's examples put back in it)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = [queue for _, _, queue in examples]
+    smallest = min(Counter(labels).values())
+    folds = max(2, min(folds, smallest))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    right: Counter[str] = Counter()
+    total: Counter[str] = Counter(labels)
+    for train_index, test_index in splitter.split(examples, labels):
+        model = TriageModel.train([examples[i] for i in train_index])
+        for i in test_index:
+            title, body, queue = examples[i]
+            predicted = model.predict(title, body)[0][0][0]
+            right[queue] += predicted == queue
+    per_queue = {queue: right[queue] / total[queue] for queue in sorted(total)}
+    return {"folds": folds, "accuracy": sum(right.values()) / len(examples), "per_queue": per_queue,
+            "examples": dict(sorted(total.items()))}
