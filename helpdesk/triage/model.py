@@ -25,6 +25,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from helpdesk.triage.rules import clip
+
 FORMAT = "dp0-helpdesk-triage-model"
 FORMAT_VERSION = 1
 #: The model reads the start of a body: enough for the question, and it keeps a 200 kB paste fast.
@@ -43,7 +45,7 @@ def default_model_path() -> Path:
 
 def model_text(title: str, body: str) -> str:
     # The title twice: it is the requester's own summary and carries more signal per word than the body.
-    return f"{title or ''}\n{title or ''}\n{(body or '')[:MODEL_TEXT_LIMIT]}"
+    return f"{title or ''}\n{title or ''}\n{clip(body or '', MODEL_TEXT_LIMIT)}"
 
 
 def build_pipeline() -> Pipeline:

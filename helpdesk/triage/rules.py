@@ -19,8 +19,16 @@ import yaml
 from helpdesk.exceptions import InvalidInputError
 
 PRIORITY_ORDER = ("low", "normal", "high", "urgent")
-#: Enough of a long body for the rules: questions state their subject early; a 200 kB log paste adds nothing.
+#: Enough of a long body for the rules: a 200 kB log paste adds nothing but time.
 RULES_TEXT_LIMIT = 20_000
+
+
+def clip(text: str, limit: int) -> str:
+    """The start and the end of a long text: people paste a traceback, then say what they wanted at the end."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 4
+    return f"{text[:limit - tail]}\n{text[-tail:]}"
 
 
 def default_rules_path() -> Path:
@@ -123,7 +131,7 @@ class RuleSet:
               channel_hint: str | None = None) -> list[QueueScore]:
         """Every queue's score, best first; ties keep the file's order."""
         title = title or ""
-        body = (body or "")[:RULES_TEXT_LIMIT]
+        body = clip(body or "", RULES_TEXT_LIMIT)
         scores = {slug: QueueScore(slug) for slug in self.queues}
         in_title = self.index.matches(tokens(title))
         for slug, term, weight in in_title | self.index.matches(tokens(body)):
@@ -166,7 +174,7 @@ class RuleSet:
 
     def priority(self, title: str, body: str) -> tuple[str, list[str]]:
         """The priority and the urgency signals that set it (none: the default)."""
-        text = f"{title or ''}\n{(body or '')[:RULES_TEXT_LIMIT]}"
+        text = f"{title or ''}\n{clip(body or '', RULES_TEXT_LIMIT)}"
         found: dict[str, list[str]] = {}
         for signal in self.signals:
             if signal.pattern.search(text):
