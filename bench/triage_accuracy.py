@@ -11,10 +11,10 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter
-from pathlib import Path
 
 from bench.harness import ROOT, report
 from helpdesk.triage.decide import build_engine
+from helpdesk.triage.model import default_model_path
 from helpdesk.triage.training import load_seed
 
 SEED_DIR = ROOT / "tests" / "data" / "triage"
@@ -93,12 +93,8 @@ def main() -> dict[str, float]:
     long_body = "\n".join(i["body"] for i in items) * 3  # a ~50 kB paste with code and errors
     long_times = _times(lambda t, b: engine.decide(t, long_body), items[:5])
     rows.append(("time, 50 kB body", f"p50 {statistics.median(long_times):.3f} ms  ({len(long_body)} characters)"))
-    model_path = Path(engine.model.__class__.__module__ and "")  # placeholder for mypy; size below
-    from helpdesk.triage.model import default_model_path
-
     rows.append(("model file", f"{default_model_path().stat().st_size / 1024:.0f} KiB, trained "
                                f"{engine.model.trained_at}, {sum(engine.model.examples_per_queue.values())} examples"))
-    del model_path
     report("Triage on the held-out seed split (rules + model) vs rules alone and a trivial matcher", rows)
     return {"accuracy": sum(right) / len(items), "to_person": sum(held) / len(items),
             "p50_ms": statistics.median(full)}
