@@ -108,6 +108,9 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     first_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    #: The triage decision made at filing: queue, confidence, reasons, priority reasons, the two best
+    #: guesses and whether a person must sort it (helpdesk.triage.Decision.as_json()).
+    triage: Mapped[dict[str, Any] | None]
 
     queue: Mapped[Queue | None] = relationship(lazy="joined")
     requester: Mapped[Person] = relationship(foreign_keys=[requester_id], lazy="joined")
