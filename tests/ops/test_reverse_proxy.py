@@ -185,8 +185,9 @@ def test_slow_clients_do_not_stall_others_behind_nginx(nginx: int) -> None:
     assert still_trickling == [True] * SLOW_CLIENTS
 
 
-def test_the_proxy_passes_the_client_address_and_scheme(nginx: int) -> None:
-    """X-Forwarded-For reaches the app (HELPDESK_PROXY_COUNT=1): /metrics sees 127.0.0.1, the real client."""
+def test_the_app_sees_the_real_client_through_the_proxy(nginx: int) -> None:
+    """With HELPDESK_PROXY_COUNT=1 the app takes the address nginx saw (127.0.0.1 here, allowed to read /metrics),
+    not the one a client claims in its own X-Forwarded-For."""
     with urllib.request.urlopen(f"http://127.0.0.1:{nginx}/metrics", timeout=10) as response:
         assert response.status == 200
     request = urllib.request.Request(f"http://127.0.0.1:{nginx}/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
