@@ -60,6 +60,9 @@ class OutboxKind(enum.StrEnum):
     ACK = "ack"
     #: A look-up of a new channel user's name and verified email (Slack's users.info).
     PROFILE = "profile"
+    #: A warning that a ticket nears (or passed) its first-response due time, posted into the staff Slack
+    #: channel (``HELPDESK_SLA_SLACK_CHANNEL``); the payload holds the channel id and the text.
+    SLA_WARNING = "sla_warning"
 
 
 class OutboxStatus(enum.StrEnum):
@@ -83,6 +86,24 @@ class Queue(Base):
     position: Mapped[int] = mapped_column(default=0)
 
 
+class QueueMember(Base):
+    """A staff member who works a queue: assignment picks owners among a queue's members."""
+
+    __tablename__ = "queue_member"
+    __table_args__ = (UniqueConstraint("queue_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queue.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When assignment last gave this member a ticket of this queue: round-robin takes the member who
+    #: waited longest, and least-loaded breaks ties the same way.
+    last_assigned_at: Mapped[datetime | None]
+
+    queue: Mapped[Queue] = relationship(lazy="joined")
+    person: Mapped[Person] = relationship(lazy="joined")
+
+
 class Ticket(Base):
     __tablename__ = "ticket"
     __table_args__ = (
@@ -90,6 +111,7 @@ class Ticket(Base):
         # later messages in the same thread join it.
         UniqueConstraint("source", "thread_key"),
         Index("ix_ticket_queue_status", "queue_id", "status"),
+        Index("ix_ticket_first_response_due_at", "first_response_due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -107,6 +129,13 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     first_response_at: Mapped[datetime | None]
+    #: When the first public staff answer is due (helpdesk.tickets.sla): set when the ticket gets a queue,
+    #: moved later by the time spent waiting on the requester. None while unsorted.
+    first_response_due_at: Mapped[datetime | None]
+    #: Since when the clock stands still because the ticket waits on the requester; None while it runs.
+    sla_paused_at: Mapped[datetime | None]
+    #: When staff were warned that the first response nears its due time (once per due time).
+    sla_warned_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     #: The triage decision made at filing: queue, confidence, reasons, priority reasons, the two best
     #: guesses and whether a person must sort it (helpdesk.triage.Decision.as_json()).
