@@ -36,6 +36,7 @@ extensions = [
     "dp0_catalogs",
     "dp0_data_pages",
     "dp0_helpdesk_ref",
+    "dp0_kb",
 ]
 myst_enable_extensions = ["colon_fence", "deflist", "fieldlist", "substitution"]
 myst_heading_anchors = 3

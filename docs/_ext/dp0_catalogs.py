@@ -191,7 +191,10 @@ def load_er(path: Path) -> ERDiagram:
     return parse_er(path.read_text(encoding="utf-8"))
 
 
-BOX_W, HEAD_H, ROW_H, GAP_X, GAP_Y, MARGIN = 210, 26, 17, 40, 110, 20
+# Layers run left to right (one column per layer, boxes stacked in it): the widest layer of DP0.2 has six tables,
+# which side by side made a 1500-pixel drawing that a laptop's content column (about 700 pixels) shrank to
+# unreadable text. Three columns of 190 fit that column at close to full size.
+BOX_W, HEAD_H, ROW_H, GAP_X, GAP_Y, MARGIN = 190, 26, 17, 110, 28, 20
 
 
 def _layers(diagram: ERDiagram) -> list[list[str]]:
@@ -268,18 +271,17 @@ def render_er_svg(diagram: ERDiagram, highlight: str | None = None) -> str:
     esc = html.escape
     layers = _layers(diagram)
     heights = {n: HEAD_H + ROW_H * max(len(a), 1) + 6 for n, a in diagram.entities.items()}
-    width = max(len(layer) for layer in layers) * (BOX_W + GAP_X) - GAP_X + 2 * MARGIN
+    column_h = [sum(heights[n] for n in layer) + GAP_Y * (len(layer) - 1) for layer in layers]
+    top = MARGIN + (24 if diagram.title else 0)
+    width = len(layers) * (BOX_W + GAP_X) - GAP_X + 2 * MARGIN
+    height = top + max(column_h, default=0) + MARGIN
     boxes: dict[str, tuple[float, float, float, float]] = {}
-    y = MARGIN + (24 if diagram.title else 0)
-    for layer in layers:
-        row_w = len(layer) * (BOX_W + GAP_X) - GAP_X
-        x = (width - row_w) / 2
-        layer_h = max(heights[n] for n in layer)
+    for i, layer in enumerate(layers):
+        x = MARGIN + i * (BOX_W + GAP_X)
+        y = top + (max(column_h) - column_h[i]) / 2  # centre each column vertically
         for name in layer:
             boxes[name] = (x, y, BOX_W, heights[name])
-            x += BOX_W + GAP_X
-        y += layer_h + GAP_Y
-    height = y - GAP_Y + MARGIN
+            y += heights[name] + GAP_Y
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="dp0-er" viewBox="0 0 {width:.0f} {height:.0f}" '
         f'width="{width:.0f}" role="img" aria-label="{esc(diagram.title or "Entity relationship diagram")}">',
@@ -452,6 +454,9 @@ class CatalogTable(SphinxDirective):
             if tab.get("primaryKey")
             else ". (The Felis file does not declare a primary key; this is the column that identifies a row.)",
         )
+        # A key column that is not unique on its own (DP0.1 truth_match) says so, and which column tells repeats.
+        if key_note := info["tables"].get(name, {}).get("key_note"):
+            key_section += paragraph(key_note)
         result.append(key_section)
 
         join_section = section(document, "How it joins", f"{release}-{name}-joins")
