@@ -146,10 +146,38 @@ class Settings(BaseSettings):
         "batch size × `HELPDESK_CHANNEL_TIMEOUT_SECONDS` below `HELPDESK_WORKER_LEASE_SECONDS`.",
     )
 
+    sla_warning_percent: int = Field(
+        20, ge=0, le=100,
+        description="A ticket is *due soon* once less than this share of its queue's first-response target is "
+        "left (20: the last 4.8 hours of a 24-hour target). Staff are warned then, once per ticket: in the console, "
+        "in the log, and in `HELPDESK_SLA_SLACK_CHANNEL` when set.",
+    )
+    sla_warning_minutes: int | None = Field(
+        None, ge=0,
+        description="A fixed warning window in minutes for every queue, instead of `HELPDESK_SLA_WARNING_PERCENT`.",
+    )
+    sla_slack_channel: str | None = Field(
+        None, pattern=r"^[A-Z0-9]{1,32}$",
+        description="Id of a staff Slack channel (`C…`) to post first-response warnings into, through the outbox "
+        "(needs the Slack app: `HELPDESK_SLACK_SIGNING_SECRET` and `HELPDESK_SLACK_BOT_TOKEN`). Unset: warnings "
+        "show in the console and the log only.",
+    )
+    assignment: Literal["least_loaded", "round_robin"] = Field(
+        "least_loaded",
+        description="How a ticket's owner is picked among its queue's members who have room under the queue's "
+        "`wip_limit_per_assignee`: `least_loaded` (fewest open tickets in the queue; ties go to whoever waited "
+        "longest for one) or `round_robin` (whoever waited longest).",
+    )
+
     docs_dir: Path = Field(Path("var/docs/html"), description="Built documentation served at `/docs/`.")
     index_dir: Path = Field(Path("var/index"), description="Directory of the Whoosh search index.")
     queues_file: Path | None = Field(
         None, description="A queues.yaml to load instead of the shipped default tier-two queues."
+    )
+    triage_enabled: bool = Field(
+        True,
+        description="Sort every new ticket as it is filed (queue, priority, confidence and reasons). Off, every "
+        "ticket waits unsorted for a person.",
     )
     triage_rules_file: Path | None = Field(
         None,

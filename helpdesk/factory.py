@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from helpdesk.search.suggest import Suggester
     from helpdesk.tickets.outbox import OutboxService
     from helpdesk.tickets.services import TicketService
+    from helpdesk.triage import TriageEngine
+
+
+#: Triage engines by the settings that shape them: loading the model costs more than a request.
+_TRIAGE_ENGINES: dict[tuple[object, ...], TriageEngine] = {}
 
 
 @dataclass
@@ -43,7 +48,21 @@ class Factory:
         """Every write of a ticket or a message goes through this service, whichever channel it came from."""
         from helpdesk.tickets.services import TicketService
 
-        return TicketService(self.session, self.clock, acknowledge=self.settings.channel_acknowledge)
+        return TicketService(self.session, self.clock, acknowledge=self.settings.channel_acknowledge,
+                             triage=self.create_triage_engine() if self.settings.triage_enabled else None)
+
+    def create_triage_engine(self) -> TriageEngine:
+        """The triage engine the settings describe, built once per process (the model file loads once)."""
+        key = (self.settings.triage_rules_file, self.settings.triage_model_file,
+               self.settings.triage_confidence_threshold, self.settings.queues_file)
+        engine = _TRIAGE_ENGINES.get(key)
+        if engine is None:
+            from helpdesk.tickets.queues import load_queue_config
+            from helpdesk.triage import engine_from_settings
+
+            slugs = [queue.slug for queue in load_queue_config(self.settings.queues_file)]
+            engine = _TRIAGE_ENGINES[key] = engine_from_settings(self.settings, slugs)
+        return engine
 
     def create_outbox_service(self) -> OutboxService:
         from helpdesk.tickets.outbox import OutboxService

@@ -69,6 +69,8 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "index_dir": tmp_path / "index",
             "rate_limit_enabled": False,
             "log_level": "WARNING",
+            # Tests of other behaviour file tickets that stay unsorted; tests/triage_intake/ turns triage on.
+            "triage_enabled": False,
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]

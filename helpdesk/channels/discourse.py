@@ -129,7 +129,8 @@ class DiscourseChannel(Channel):
             slug = post.get("topic_slug") or "topic"
             url = f"{self.settings.discourse_url.rstrip('/')}/t/{slug}/{topic_id}/{post_number or 1}"
         external = {"topic_id": topic_id, "post_id": post_id, "post_number": post_number,
-                    "topic_slug": post.get("topic_slug"), "username": username, "url": url}
+                    "topic_slug": post.get("topic_slug"), "username": username, "url": url,
+                    "category_id": category if isinstance(category, int) else None}
         return InboundMessage(
             channel=self.name,
             delivery_ids=(f"post:{post_id}",),

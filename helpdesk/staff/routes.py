@@ -9,12 +9,31 @@ from wtforms.fields.choices import SelectChoice
 
 from helpdesk.accounts.models import Person, Role
 from helpdesk.db import ID_MAX
-from helpdesk.exceptions import HelpdeskError
-from helpdesk.tickets.forms import ReplyForm, UpdateForm
-from helpdesk.tickets.models import Source, Status, Visibility
-from helpdesk.web import current_user, get_factory, get_session, staff_required
+from helpdesk.exceptions import HelpdeskError, PermissionDeniedError
+from helpdesk.staff.forms import AssignForm, MemberForm, StaffUpdateForm
+from helpdesk.tickets.assignment import AssignmentService
+from helpdesk.tickets.forms import ReplyForm, SortForm, UpdateForm
+from helpdesk.tickets.models import Source, Status, Ticket, Visibility
+from helpdesk.tickets.sla import Clock, SlaPolicy, clock_of
+from helpdesk.web import current_user, get_factory, get_session, get_settings, staff_required
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+@bp.context_processor
+def _clocks_and_assignment() -> dict[str, object]:
+    """Every console page can show a ticket's first-response clock and offer one-click assignment."""
+    policy, now = SlaPolicy.from_settings(get_settings()), get_factory().clock()
+
+    def sla_clock(ticket: Ticket) -> Clock | None:
+        return clock_of(ticket, now, policy)
+
+    return {"sla_clock": sla_clock, "sla_policy": policy, "assign_form": AssignForm()}
+
+
+def _assignment() -> AssignmentService:
+    factory = get_factory()
+    return AssignmentService(factory.session, strategy=factory.settings.assignment, clock=factory.clock)
 
 
 @bp.get("/")
@@ -31,7 +50,7 @@ def index() -> str:
         current_user(), queue=None if unsorted else queue, unsorted=unsorted, status=statuses,
         cursor=request.args.get("cursor") or None, limit=50,
     )
-    summaries = service.queue_summaries()
+    summaries = service.queue_summaries(SlaPolicy.from_settings(get_settings()))
     return render_template(
         "staff/index.html", summaries=summaries, tickets=page.items, next_cursor=page.next_cursor,
         queue=queue, status=status_arg, statuses=list(Status), sources=list(Source),
@@ -41,10 +60,12 @@ def index() -> str:
 @bp.get("/tickets/<int:ticket_id>")
 @staff_required
 def detail(ticket_id: int) -> str:
-    service = get_factory().create_ticket_service()
-    ticket = service.get(current_user(), ticket_id)
+    factory = get_factory()
+    ticket = factory.create_ticket_service().get(current_user(), ticket_id)
+    suggestions = factory.create_suggester().for_text(f"{ticket.subject}\n{ticket.body}")
     return render_template(
         "staff/detail.html", ticket=ticket, reply_form=ReplyForm(), update_form=_update_form(ticket),
+        suggestions=suggestions,
     )
 
 
@@ -73,20 +94,46 @@ def update(ticket_id: int) -> Response:
         return redirect(url_for("staff.detail", ticket_id=ticket_id))
     changes = {
         "queue": form.queue.data or None, "status": form.status.data, "priority": form.priority.data,
-        "assignee": form.assignee.data or None,
+        "assignee": form.assignee.data or None, "override_limit": bool(form.override_limit.data),
     }
     try:
         service.update(current_user(), ticket_id, changes)
     except HelpdeskError as exc:
         flash(exc.message, "error")
+        if exc.status_code == 409 and exc.code == "wip_limit_reached":
+            return detail(ticket_id), 409  # type: ignore[return-value]
     else:
         flash("Ticket updated.", "success")
     return redirect(url_for("staff.detail", ticket_id=ticket_id))
 
 
+@bp.post("/tickets/<int:ticket_id>/assign")
+@staff_required
+def assign(ticket_id: int) -> Response | tuple[str, int]:
+    """One click: assign to me, to whoever has room (``auto``), or to a login; the queue's limit holds."""
+    form = AssignForm()
+    if not form.validate_on_submit():
+        flash("Say whom to assign the ticket to.", "error")
+        return redirect(url_for("staff.detail", ticket_id=ticket_id))
+    user, to = current_user(), form.to.data.strip()
+    try:
+        if to == "auto":
+            person = _assignment().auto_assign(user, ticket_id)
+        else:
+            login = user.handle if to == "me" else to
+            ticket = get_factory().create_ticket_service().update(
+                user, ticket_id, {"assignee": login, "override_limit": bool(form.override_limit.data)})
+            person = ticket.assignee
+    except HelpdeskError as exc:
+        flash(exc.message, "error")
+        return detail(ticket_id), exc.status_code
+    flash(f"Assigned to {person.handle if person else 'nobody'}.", "success")
+    return redirect(url_for("staff.detail", ticket_id=ticket_id))
+
+
 def _update_form(ticket) -> UpdateForm:  # type: ignore[no-untyped-def]
     service = get_factory().create_ticket_service()
-    form = UpdateForm(
+    form = StaffUpdateForm(
         queue=ticket.queue.slug if ticket.queue else "", status=ticket.status.value,
         priority=ticket.priority.value, assignee=ticket.assignee.handle.lower() if ticket.assignee else "",
     )
@@ -96,6 +143,45 @@ def _update_form(ticket) -> UpdateForm:  # type: ignore[no-untyped-def]
         SelectChoice(handle.lower(), handle) for handle in sorted(p.handle for p in staff)
     ]
     return form
+
+
+# -- who works which queue -------------------------------------------------------------------------------
+
+
+@bp.get("/queues")
+@staff_required
+def queues() -> str:
+    """Each queue's members with their open tickets and room; administrators add and remove members."""
+    summaries = get_factory().create_ticket_service().queue_summaries(SlaPolicy.from_settings(get_settings()))
+    form = MemberForm()
+    form.queue.choices = [SelectChoice(s.queue.slug, s.queue.name) for s in summaries if s.queue]
+    return render_template("staff/queues.html", summaries=[s for s in summaries if s.queue], member_form=form,
+                           strategy=get_settings().assignment)
+
+
+@bp.post("/queues/members")
+@staff_required
+def queue_member_change() -> Response:
+    """Add (``action=add``) or remove (``action=remove``) a queue member; administrators only, audited."""
+    form = MemberForm()
+    form.queue.choices = [SelectChoice(q.slug, q.name) for q in get_factory().create_ticket_service().queues()]
+    if not form.validate_on_submit():
+        flash("Choose a queue and give a staff login.", "error")
+        return redirect(url_for("staff.queues"))
+    service, user = _assignment(), current_user()
+    login, slug = form.login.data.strip(), form.queue.data
+    try:
+        if not user.is_admin:
+            raise PermissionDeniedError("Only administrators change who works a queue.")
+        if request.form.get("action") == "remove":
+            service.remove_member(user, slug, login)
+            flash(f"{login} no longer works {slug}.", "success")
+        else:
+            added = service.add_member(user, slug, login)
+            flash(f"{login} {'now works' if added else 'already worked'} {slug}.", "success")
+    except HelpdeskError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("staff.queues"))
 
 
 # -- deliveries and people (Slack and forum integration) ---------------------------------------------
@@ -147,3 +233,31 @@ def people_merge() -> Response:
     else:
         flash(f"Person {source_id} was merged into {target.display_name} (person {target.id}).", "success")
     return redirect(url_for("staff.people"))
+
+
+@bp.get("/triage")
+@staff_required
+def triage() -> str:
+    """Open tickets that triage left for a person, oldest first, each with its two best guesses."""
+    factory = get_factory()
+    service = factory.create_ticket_service()
+    waiting = service.awaiting_triage(limit=100)
+    return render_template("staff/triage.html", tickets=waiting, queues=service.queues(),
+                           threshold=factory.settings.triage_confidence_threshold)
+
+
+@bp.post("/triage/<int:ticket_id>")
+@staff_required
+def triage_sort(ticket_id: int) -> Response:
+    """Sort one ticket from the triage view; a choice other than triage's best guess is recorded as a correction."""
+    form = SortForm()
+    if not form.validate_on_submit():
+        flash("Choose a queue for the ticket.", "error")
+        return redirect(url_for("staff.triage"))
+    try:
+        ticket = get_factory().create_ticket_service().update(current_user(), ticket_id, {"queue": form.queue.data})
+    except HelpdeskError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("staff.triage"))
+    flash(f"Ticket #{ticket.id} is now in {ticket.queue.name if ticket.queue else 'no queue'}.", "success")
+    return redirect(url_for("staff.triage"))

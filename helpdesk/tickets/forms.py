@@ -32,3 +32,9 @@ class UpdateForm(HelpdeskForm):
     status = SelectField("Status", choices=[SelectChoice(s.value, s.value.replace("_", " ")) for s in Status])
     priority = SelectField("Priority", choices=[SelectChoice(p.value) for p in Priority])
     assignee = SelectField("Assignee", validators=[Optional()])
+
+
+class SortForm(HelpdeskForm):
+    """The triage view's one question: which queue (a slug; the service checks it exists)."""
+
+    queue = StringField("Queue", validators=[DataRequired(), Length(max=64)])

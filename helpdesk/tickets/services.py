@@ -27,9 +27,9 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Insert, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -41,12 +41,14 @@ from helpdesk.accounts.services import AccountService
 from helpdesk.db import ID_MAX, execute_inserts, utcnow
 from helpdesk.exceptions import (
     ConflictError,
+    HelpdeskError,
     InvalidInputError,
     InvalidTransitionError,
     NotFoundError,
     PermissionDeniedError,
 )
 from helpdesk.text import lenient_text, shorten, strict_text
+from helpdesk.tickets import assignment, sla
 from helpdesk.tickets.inbound import InboundMessage
 from helpdesk.tickets.models import (
     Direction,
@@ -62,6 +64,9 @@ from helpdesk.tickets.models import (
     Ticket,
     Visibility,
 )
+
+if TYPE_CHECKING:
+    from helpdesk.triage import TriageEngine
 
 log = logging.getLogger("helpdesk.tickets")
 
@@ -101,6 +106,9 @@ INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id)
 #: no SELECT after the commit, since the requester is already in the session.
 INSERT_TICKET_OBJECT = insert(Ticket).returning(Ticket)
 
+#: What of a triage decision the ``ticket.filed`` audit event repeats (the ticket keeps all of it).
+TRIAGE_AUDITED = ("queue", "confidence", "decided_by", "needs_person", "priority")
+
 #: Attempts at storing one inbound message when a concurrent writer took its thread in between.
 ATTEMPTS = 3
 
@@ -118,6 +126,18 @@ def status_after_message(status: Status, *, public: bool, by_requester: bool, by
     if by_staff and not by_requester and status in ANSWERED_BY_STAFF:
         return Status.WAITING_ON_USER
     return status
+
+
+def triage_correction(ticket: Ticket, chosen: str | None) -> list[str | None] | None:
+    """``[triage's queue, the queue a person chose]`` when a person sorted a ticket otherwise than triage
+    would have (or sorted one triage left for a person); None when they agree or triage never saw it."""
+    decision = ticket.triage or {}
+    guess = decision.get("queue")
+    if not guess or chosen is None:
+        return None
+    if guess == chosen and not decision.get("needs_person"):
+        return None
+    return [guess, chosen]
 
 
 def outbox_insert(kind: OutboxKind, channel: str, dedupe_key: str, now: datetime, *, ticket_id: int | None = None,
@@ -182,17 +202,34 @@ class QueueSummary:
     queue: Queue | None
     open_count: int
     oldest_open_at: datetime | None
+    #: The queue's members and their loads (helpdesk.tickets.assignment); empty for the unsorted tickets.
+    members: list[assignment.MemberLoad] = field(default_factory=list)
+    #: Open tickets the members can still take under the queue's limit; None for the unsorted tickets.
+    capacity_left: int | None = None
+    #: Open tickets whose first response is due soon, or overdue (helpdesk.tickets.sla).
+    due_soon: int = 0
+    breached: int = 0
+    #: Filing time of the oldest open ticket that has no owner yet.
+    oldest_waiting_at: datetime | None = None
+
+    @property
+    def no_room(self) -> bool:
+        """Back-pressure: nobody in the queue can take another ticket."""
+        return self.capacity_left == 0
 
 
 class TicketService:
     """The ticket core. Routes, the CLI, the worker and the channels' routes call it; it never imports Flask."""
 
     def __init__(self, session: Session, clock: Callable[[], datetime] = utcnow, *,
-                 acknowledge: bool = True) -> None:
+                 acknowledge: bool = True, triage: TriageEngine | None = None) -> None:
         self.session = session
         self.clock = clock
         #: Post an acknowledgement into the thread of every ticket filed from a channel.
         self.acknowledge = acknowledge
+        #: Sorts every new ticket as it is filed, the same way on every entry point; None leaves them unsorted.
+        self.triage = triage
+        self._queue_id_cache: dict[str, int] | None = None
 
     # -- filing: the web form, the API, the demo loader (strict text) -----------------------------
 
@@ -334,11 +371,18 @@ class TicketService:
         Returns the new ticket's id, or with ``returning_object`` the ticket itself.
         """
         now = self.clock()
+        priority, decision = Priority.NORMAL, None
+        if self.triage is not None and queue is None:
+            decision, queue_id = self._triage(subject, body, source, external)
+            priority = Priority(decision["priority"])
+            audit_data = {**audit_data, "triage": {key: decision[key] for key in TRIAGE_AUDITED}}
+        else:
+            queue_id = queue.id if queue else None
         values = {
             "subject": subject, "body": body, "source": source.value,
-            "status": (Status.TRIAGED if queue else Status.NEW).value, "priority": Priority.NORMAL.value,
-            "queue_id": queue.id if queue else None, "requester_id": requester_id, "thread_key": thread_key,
-            "external": external, "created_at": now, "updated_at": now,
+            "status": (Status.TRIAGED if queue_id else Status.NEW).value, "priority": priority.value,
+            "queue_id": queue_id, "requester_id": requester_id, "thread_key": thread_key,
+            "external": external, "triage": decision, "created_at": now, "updated_at": now,
         }
         if returning_object:
             ticket = self.session.scalars(INSERT_TICKET_OBJECT, [values]).one()
@@ -354,6 +398,26 @@ class TicketService:
         # The rows are never read back here: one round trip for all of them.
         execute_inserts(self.session, writes)
         return ticket
+
+    def _triage(self, subject: str, body: str, source: Source,
+                external: Mapping[str, Any]) -> tuple[dict[str, Any], int | None]:
+        """The triage decision for a new ticket, and the queue it goes to (None: it waits for a person)."""
+        assert self.triage is not None
+        # The Slack channel or forum category it was asked in; rules may map those to a queue.
+        hint = external.get("category_id") or external.get("from_channel") or external.get("channel")
+        decision = self.triage.decide(subject, body, source=source.value,
+                                      channel_hint=str(hint) if hint is not None else None)
+        queue_id = None
+        if not decision.needs_person:
+            queue_id = self._queue_ids().get(decision.queue)
+        return decision.as_json(), queue_id
+
+    def _queue_ids(self) -> dict[str, int]:
+        """Queue ids by slug; read once per service (queues change only when an operator loads them)."""
+        if self._queue_id_cache is None:
+            rows = self.session.execute(select(Queue.slug, Queue.id))
+            self._queue_id_cache = {slug: queue_id for slug, queue_id in rows}
+        return self._queue_id_cache
 
     def _add_message(
         self, ticket: Ticket, *, author_id: int | None, body: str, visibility: Visibility, by_requester: bool,
@@ -377,6 +441,7 @@ class TicketService:
         ticket.status = status_after_message(previous, public=public, by_requester=by_requester, by_staff=by_staff)
         if public and outbound:
             ticket.first_response_at = ticket.first_response_at or now
+        sla.status_changed(ticket, previous, now)  # the requester's answer restarts a paused clock
         ticket.updated_at = now
         self.session.flush()
         data = dict(audit_data or {})
@@ -483,8 +548,11 @@ class TicketService:
         next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
         return Page(rows[:limit], next_cursor)
 
-    def queue_summaries(self) -> list[QueueSummary]:
-        """Every queue with its open tickets and the oldest of them; unsorted tickets first."""
+    def queue_summaries(self, policy: sla.SlaPolicy | None = None) -> list[QueueSummary]:
+        """Every queue with its open tickets, the oldest of them, its members' room and its clocks; unsorted first.
+
+        ``policy`` is the SLA warning window (default: 20 % of each queue's target).
+        """
         open_statuses = [s for s in Status if s.is_open]
         counts = {
             queue_id: (count, oldest)
@@ -494,10 +562,30 @@ class TicketService:
                 .group_by(Ticket.queue_id)
             )
         }
-        summaries = [QueueSummary(None, *counts.get(None, (0, None)))]
-        for queue in self.session.scalars(select(Queue).order_by(Queue.position, Queue.id)):
-            summaries.append(QueueSummary(queue, *counts.get(queue.id, (0, None))))
+        waiting = {queue_id: oldest for queue_id, oldest in self.session.execute(
+            select(Ticket.queue_id, func.min(Ticket.created_at))
+            .where(Ticket.status.in_(open_statuses), Ticket.assignee_id.is_(None))
+            .group_by(Ticket.queue_id)
+        )}
+        queues = self.queues()
+        clocks = sla.clock_counts(self.session, queues, self.clock(), policy or sla.SlaPolicy())
+        members = assignment.all_member_loads(self.session)
+        summaries = [QueueSummary(None, *counts.get(None, (0, None)), oldest_waiting_at=waiting.get(None))]
+        for queue in queues:
+            loads = members.get(queue.id, [])
+            due_soon, breached = clocks.get(queue.id, (0, 0))
+            summaries.append(QueueSummary(
+                queue, *counts.get(queue.id, (0, None)), members=loads, capacity_left=sum(m.room for m in loads),
+                due_soon=due_soon, breached=breached, oldest_waiting_at=waiting.get(queue.id),
+            ))
         return summaries
+
+    def awaiting_triage(self, limit: int = 100) -> list[Ticket]:
+        """Open tickets with no queue, oldest first: what triage left for a person (or never saw)."""
+        return list(self.session.scalars(
+            select(Ticket).where(Ticket.queue_id.is_(None), Ticket.status.in_([s for s in Status if s.is_open]))
+            .order_by(Ticket.id).limit(limit)
+        ).unique())
 
     def queues(self) -> list[Queue]:
         return list(self.session.scalars(select(Queue).order_by(Queue.position, Queue.id)))
@@ -523,7 +611,14 @@ class TicketService:
         """Change queue, status, priority or assignee (staff only), each change audited.
 
         ``changes`` holds only the fields to change: ``queue`` (a slug or None), ``status``,
-        ``priority``, ``assignee`` (a login or None).
+        ``priority``, ``assignee`` (a login or None), and ``override_limit`` (an administrator assigning
+        beyond the queue's limit per person, audited). A new queue starts or moves the first-response
+        clock; waiting on the requester pauses it (:mod:`helpdesk.tickets.sla`).
+
+        Raises
+        ------
+        WipLimitReachedError
+            The assignee already has the queue's limit of open tickets (409); nothing is changed.
         """
         if not actor.is_staff:
             raise PermissionDeniedError("Only staff can change a ticket.")
@@ -535,6 +630,7 @@ class TicketService:
             queue = self._queue_by_slug(changes["queue"]) if changes["queue"] else None
             if queue is not ticket.queue:
                 applied["queue"] = [ticket.queue.slug if ticket.queue else None, queue.slug if queue else None]
+                sla.queue_changed(ticket, ticket.queue, queue, now)
                 ticket.queue = queue
                 if queue is not None and ticket.status is Status.NEW and "status" not in changes:
                     applied["status"] = [Status.NEW.value, Status.TRIAGED.value]
@@ -559,12 +655,30 @@ class TicketService:
                 if target is Status.TRIAGED and ticket.queue is None:
                     raise InvalidTransitionError("Choose a queue before marking a ticket triaged.")
                 applied["status"] = [ticket.status.value, target.value]
-                ticket.status = target
+                previous, ticket.status = ticket.status, target
+                sla.status_changed(ticket, previous, now)
                 if target is Status.RESOLVED:
                     ticket.resolved_at = now
+        overridden = None
+        if ticket.assignee is not None and ("assignee" in applied or "queue" in applied):
+            try:
+                overridden = assignment.ensure_room(self.session, ticket, actor,
+                                                    override=bool(changes.get("override_limit")))
+            except HelpdeskError:
+                self.session.rollback()  # no half-applied change stays in the session
+                raise
+            if ticket.queue is not None:
+                assignment.note_assigned(self.session, ticket.queue.id, ticket.assignee.id, now)
         if applied:
             ticket.updated_at = now
             audit.record(self.session, "ticket.updated", actor_id=actor.id, ticket_id=ticket.id, changes=applied)
+            if overridden is not None:
+                audit.record(self.session, "ticket.assignment_overridden", actor_id=actor.id, ticket_id=ticket.id,
+                             **overridden)
+            if "queue" in applied and (correction := triage_correction(ticket, applied["queue"][1])) is not None:
+                # What triage would have done, against what a person chose: training data for the model.
+                audit.record(self.session, "triage.corrected", actor_id=actor.id, ticket_id=ticket.id,
+                             changes={"queue": correction}, confidence=(ticket.triage or {}).get("confidence"))
             self.session.commit()
         return ticket
 

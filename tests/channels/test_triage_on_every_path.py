@@ -1,0 +1,138 @@
+"""Triage on every intake path: the same decision whether a question comes by Slack, the forum, the
+forum sync, the web form, the API or the demo loader; unsure ones wait for a person; corrections count."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from helpdesk.accounts.models import Person
+from helpdesk.audit import AuditEvent
+from helpdesk.channels.discourse import sync_missed_posts
+from helpdesk.config import Settings
+from helpdesk.factory import Factory, build_channel
+from helpdesk.tickets.models import Priority, Status, Ticket
+from tests.channels.conftest import channel_overrides
+from tests.conftest import csrf_token_from
+from tests.support.fakes import FakeDiscourse, FakeSlack
+from tests.support.forum import CATEGORY, deliver, post_payload
+from tests.support.reading import fresh
+from tests.support.slack import EVENTS, message_event, send
+
+CATALOG_QUESTION = ("TAP query times out", "My ADQL query on dp02_dc2_catalogs.Object through TAP times out after 30 s")
+BUTLER_QUESTION = ("butler.get calexp fails", 'butler.get("calexp", dataId) says collection 2.2i/runs/DP0.2 is missing')
+VAGUE_QUESTION = ("hello", "a question")
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], fake_slack: FakeSlack, fake_discourse: FakeDiscourse) -> Settings:
+    return make_settings(**channel_overrides(fake_slack.api_url, fake_discourse.url), triage_enabled=True)
+
+
+def only_ticket(session: Session) -> Ticket:
+    fresh(session)
+    return session.scalars(select(Ticket)).one()
+
+
+def assert_sorted(ticket: Ticket, queue: str) -> None:
+    assert ticket.queue is not None and ticket.queue.slug == queue
+    assert ticket.status is Status.TRIAGED
+    assert ticket.triage["queue"] == queue and not ticket.triage["needs_person"]
+    assert ticket.triage["reasons"] and ticket.triage["confidence"] >= 0.55
+    assert len(ticket.triage["guesses"]) == 2
+
+
+def test_slack_question_lands_in_its_queue_with_reasons(client: FlaskClient, db_session: Session) -> None:
+    title, body = CATALOG_QUESTION
+    assert send(client, EVENTS, message_event(f"{title}\n{body}")).status_code == 200
+    ticket = only_ticket(db_session)
+    assert_sorted(ticket, "catalogs")
+    assert any("tap" in reason.lower() for reason in ticket.triage["reasons"])
+    filed = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "ticket.filed")).one()
+    assert filed.data["triage"]["queue"] == "catalogs"
+
+
+def test_forum_webhook_and_forum_sync_sort_the_same_way(client: FlaskClient, db_session: Session,
+                                                        settings: Settings, fake_discourse: FakeDiscourse) -> None:
+    title, body = BUTLER_QUESTION
+    assert deliver(client, post_payload(raw=body, topic_title=title)).status_code == 200
+    assert_sorted(only_ticket(db_session), "butler")
+    fake_discourse.add_post(topic_id=77, post_number=1, raw=CATALOG_QUESTION[1], username="vera", user_id=9,
+                            name="Vera", category_id=CATEGORY, topic_title=CATALOG_QUESTION[0], topic_slug="t")
+    result = sync_missed_posts(build_channel(settings, "discourse"),
+                               Factory(db_session, settings).create_ticket_service().receive, pages=1)
+    assert result.filed == 1
+    fresh(db_session)
+    synced = db_session.scalars(select(Ticket).where(Ticket.thread_key == "77")).one()
+    assert_sorted(synced, "catalogs")
+
+
+def test_web_form_and_api_sort_the_same_way(client: FlaskClient, db_session: Session,
+                                            login: Callable[..., Person], staff_token: str) -> None:
+    title, body = CATALOG_QUESTION
+    created = client.post("/api/v1/tickets", json={"subject": title, "body": body},
+                          headers={"Authorization": f"Bearer {staff_token}"})
+    assert created.status_code == 201
+    assert created.get_json()["queue"] == "catalogs" and created.get_json()["status"] == "triaged"
+    login()
+    page = client.get("/tickets/new")
+    response = client.post("/tickets/new", data={"subject": title, "body": body,
+                                                  "csrf_token": csrf_token_from(page.get_data(as_text=True))})
+    assert response.status_code == 302
+    fresh(db_session)
+    tickets = db_session.scalars(select(Ticket).order_by(Ticket.id)).all()
+    assert [t.queue.slug for t in tickets] == ["catalogs", "catalogs"]
+    assert tickets[0].triage == tickets[1].triage  # the same decision, whichever door
+
+
+def test_an_unsure_ticket_waits_in_the_triage_view_with_two_guesses_and_a_correction_is_recorded(
+    client: FlaskClient, db_session: Session, login: Callable[..., Person],
+) -> None:
+    title, body = VAGUE_QUESTION
+    assert send(client, EVENTS, message_event(f"{title}\n{body}")).status_code == 200
+    ticket = only_ticket(db_session)
+    assert ticket.queue is None and ticket.status is Status.NEW and ticket.triage["needs_person"]
+    guesses = [g["queue"] for g in ticket.triage["guesses"]]
+    assert len(guesses) == 2
+
+    login("alice", "staff")
+    html = client.get("/staff/triage").get_data(as_text=True)
+    assert f'id="ticket-{ticket.id}"' in html and all(f"Sort into {guess}" in html for guess in guesses)
+    chosen = next(slug for slug in ("accounts", "general", "butler") if slug != guesses[0])
+    response = client.post(f"/staff/triage/{ticket.id}",
+                           data={"queue": chosen, "csrf_token": csrf_token_from(html)})
+    assert response.status_code == 302
+    assert only_ticket(db_session).queue.slug == chosen
+    correction = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "triage.corrected")).one()
+    assert correction.data["changes"]["queue"] == [guesses[0], chosen]
+    assert f'id="ticket-{ticket.id}"' not in client.get("/staff/triage").get_data(as_text=True)
+
+
+def test_urgent_words_raise_the_priority_with_a_reason(client: FlaskClient, db_session: Session) -> None:
+    text = "Notebook server will not start\nJupyterLab spawner stays pending then fails, all notebooks down"
+    assert send(client, EVENTS, message_event(text)).status_code == 200
+    ticket = only_ticket(db_session)
+    assert ticket.priority in (Priority.HIGH, Priority.URGENT) and ticket.triage["priority_reasons"]
+
+
+def test_the_command_line_decides_as_intake_does(client: FlaskClient, db_session: Session,
+                                                 settings: Settings) -> None:
+    title, body = BUTLER_QUESTION
+    assert send(client, EVENTS, message_event(f"{title}\n{body}")).status_code == 200
+    ticket = only_ticket(db_session)
+    line = json.dumps({"id": "q1", "title": ticket.subject, "body": ticket.body})
+    result = subprocess.run([sys.executable, "-m", "helpdesk", "triage", "classify"], input=line + "\n",
+                            capture_output=True, text=True, timeout=120,
+                            env={"HELPDESK_ENV": "testing", "HELPDESK_DATABASE_URL": settings.database_url,
+                                 "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.splitlines()[0])
+    assert (answer["queue"], answer["priority"]) == (ticket.triage["queue"], ticket.triage["priority"])
+    assert answer["confidence"] == pytest.approx(ticket.triage["confidence"], abs=0.001)
