@@ -193,8 +193,8 @@ def load_er(path: Path) -> ERDiagram:
 
 # Layers run left to right (one column per layer, boxes stacked in it): the widest layer of DP0.2 has six tables,
 # which side by side made a 1500-pixel drawing that a laptop's content column (about 700 pixels) shrank to
-# unreadable text. Three columns of 190 fit that column at close to full size.
-BOX_W, HEAD_H, ROW_H, GAP_X, GAP_Y, MARGIN = 190, 26, 17, 110, 28, 20
+# unreadable text. Three columns of 188 fit a 620-pixel column (a 1280-pixel screen) at 85 % of full size.
+BOX_W, HEAD_H, ROW_H, GAP_X, GAP_Y, MARGIN = 188, 26, 17, 78, 28, 12
 
 
 def _layers(diagram: ERDiagram) -> list[list[str]]:

@@ -347,16 +347,17 @@ def add_article_meta(app: Sphinx, doctree: nodes.document) -> None:
 
     if article.release:
         add("Applies to", RELEASE_TEXT[article.release])
-    if article.queues:
-        parts: list[str | nodes.Node] = []
-        for i, slug in enumerate(article.queues):
-            parts += ([", "] if i else []) + [ref(queue_label(slug), slug)]
-        add("Queues", *parts)
-    if article.tags:
-        parts = []
-        for i, tag in enumerate(article.tags):
-            parts += ([", "] if i else []) + [ref(tag_label(tag), tag)]
-        add("Tags", *parts)
+    # Linked to the index pages when the site has them (a site without them still builds, unlinked).
+    by_queue, by_tag = (d in app.env.found_docs for d in ("kb/queues/index", "kb/tags/index"))
+    for label, values, linked, make_label in (
+        ("Queues", article.queues, by_queue, queue_label),
+        ("Tags", article.tags, by_tag, tag_label),
+    ):
+        if values:
+            parts: list[str | nodes.Node] = []
+            for i, value in enumerate(values):
+                parts += ([", "] if i else []) + [ref(make_label(value), value) if linked else value]
+            add(label, *parts)
     if article.reviewed:
         add("Reviewed", article.reviewed.isoformat())
     box = nodes.container(classes=["dp0-kb-meta"])

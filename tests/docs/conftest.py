@@ -18,3 +18,14 @@ def built_docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     status = build_main(["-n", "-W", "--keep-going", "-q", "-b", "html", str(ROOT), str(out)])
     assert status == 0, "the strict documentation build failed; run `make docs` to see the warnings"
     return out
+
+
+@pytest.fixture
+def make_settings(make_settings, built_docs: Path):  # noqa: ANN001, ANN201 - wraps the suite's fixture
+    """The suite's settings, serving the site built above (not whatever var/docs/html holds from an earlier build)."""
+
+    def make(**overrides: object):  # noqa: ANN202
+        overrides.setdefault("docs_dir", built_docs)
+        return make_settings(**overrides)
+
+    return make
