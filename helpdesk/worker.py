@@ -218,6 +218,12 @@ class OutboxWorker:
 
     def _what_and_where(self, session: Session, item: OutboxItem, channel: Channel) -> tuple[ThreadRef, str]:
         """The thread (from the ticket) and the text (from the message, or the channel's acknowledgement)."""
+        if OutboxKind(item.kind) is OutboxKind.SLA_WARNING:
+            # A warning for staff (helpdesk.tickets.sla_warnings), posted into their channel, not a ticket's thread.
+            payload = item.payload or {}
+            if not payload.get("conversation") or not payload.get("text"):
+                raise PermanentDeliveryError("The SLA warning names no channel or text.")
+            return ThreadRef(channel.name, str(payload["conversation"])), str(payload["text"])
         ticket = session.get(Ticket, item.ticket_id) if item.ticket_id else None
         if ticket is None:
             raise PermanentDeliveryError("The ticket of this delivery is gone.")

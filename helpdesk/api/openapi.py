@@ -171,13 +171,29 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
     queue = {
         "type": "object",
         "required": ["slug", "name", "team", "covers", "first_response_hours", "wip_limit_per_assignee",
-                     "open_count", "oldest_open_at"],
+                     "open_count", "oldest_open_at", "members", "capacity_left", "due_soon", "breached",
+                     "oldest_waiting_at"],
         "properties": {
             "slug": {"type": ["string", "null"], "description": "null for the unsorted tickets."},
             "name": {"type": "string"}, "team": {"type": ["string", "null"]},
             "covers": {"type": ["string", "null"]}, "first_response_hours": {"type": ["integer", "null"]},
             "wip_limit_per_assignee": {"type": ["integer", "null"]}, "open_count": {"type": "integer"},
             "oldest_open_at": {"type": ["string", "null"], "format": "date-time"},
+            "members": {"type": "array", "description": "The staff who work the queue (empty for the unsorted "
+                        "tickets), with their open tickets in it and the room left under the limit.",
+                        "items": {"type": "object", "required": ["login", "assigned", "capacity_left"],
+                                  "properties": {"login": {"type": "string"},
+                                                 "assigned": {"type": "integer", "minimum": 0},
+                                                 "capacity_left": {"type": "integer", "minimum": 0}}}},
+            "capacity_left": {"type": ["integer", "null"], "minimum": 0,
+                              "description": "Open tickets the members can still take under the limit; 0 is "
+                                             "back-pressure (no room left); null for the unsorted tickets."},
+            "due_soon": {"type": "integer", "minimum": 0,
+                         "description": "Open tickets whose first response is due within the warning window."},
+            "breached": {"type": "integer", "minimum": 0,
+                         "description": "Open tickets whose first response is overdue."},
+            "oldest_waiting_at": {"type": ["string", "null"], "format": "date-time",
+                                  "description": "Filing time of the oldest open ticket that has no owner yet."},
         },
     }
     program = {
@@ -284,7 +300,9 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
                     "responses": {"200": _json(_ref("Ticket"), "The ticket as changed, with `messages`."),
                                   **_errors(*_BODY, *_ALWAYS, 403, 404, 409, **no_ticket, **not_staff,
                                             e409="A status change the ticket's life does not allow "
-                                                 "(`invalid_transition`); nothing was changed.")},
+                                                 "(`invalid_transition`), or an assignee who already has the "
+                                                 "queue's limit of open tickets (`wip_limit_reached`); nothing "
+                                                 "was changed.")},
                 },
             },
             "/tickets/{ticket_id}/replies": {
@@ -351,7 +369,8 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
             "/queues": {
                 "get": {
                     "operationId": "listQueues",
-                    "summary": "Queues with open counts and the oldest open ticket",
+                    "summary": "Queues with open counts, room left, first-response clocks and the oldest "
+                               "open ticket",
                     "responses": {"200": _json({"type": "object", "required": ["items"], "properties": {
                         "items": {"type": "array", "items": _ref("Queue")}}}, "Every queue, unsorted first."),
                         **_errors(*_ALWAYS)},

@@ -22,6 +22,7 @@ from helpdesk.exceptions import AuthenticationRequiredError, HelpdeskError, Inva
 from helpdesk.tickets.models import Source, Status
 from helpdesk.tickets.queues import load_queue_config
 from helpdesk.tickets.services import DeliveryKey
+from helpdesk.tickets.sla import SlaPolicy
 from helpdesk.web import bearer_user, csrf, current_user, get_factory, get_settings
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -174,9 +175,10 @@ def update_ticket(ticket_id: int) -> ResponseReturnValue:
 
 @bp.get("/queues")
 def list_queues() -> ResponseReturnValue:
-    """Each queue with its open count, limits and oldest waiting ticket."""
+    """Each queue with its open count, limits, members' room, first-response clocks and oldest waiting ticket."""
     items = []
-    for summary in get_factory().create_ticket_service().queue_summaries():
+    policy = SlaPolicy.from_settings(get_settings())
+    for summary in get_factory().create_ticket_service().queue_summaries(policy):
         queue = summary.queue
         items.append({
             "slug": queue.slug if queue else None,
@@ -187,6 +189,12 @@ def list_queues() -> ResponseReturnValue:
             "wip_limit_per_assignee": queue.wip_limit_per_assignee if queue else None,
             "open_count": summary.open_count,
             "oldest_open_at": summary.oldest_open_at.isoformat() if summary.oldest_open_at else None,
+            "members": [{"login": m.person.handle, "assigned": m.assigned, "capacity_left": m.room}
+                        for m in summary.members],
+            "capacity_left": summary.capacity_left,
+            "due_soon": summary.due_soon,
+            "breached": summary.breached,
+            "oldest_waiting_at": summary.oldest_waiting_at.isoformat() if summary.oldest_waiting_at else None,
         })
     return jsonify({"items": items})
 

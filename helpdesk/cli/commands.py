@@ -152,6 +152,70 @@ def queues_load(path: Path | None) -> None:
     click.echo(f"{len(configs)} queues: {created} created, {updated} updated.")
 
 
+@queues.command("members")
+@click.argument("queue", required=False)
+def queues_members(queue: str | None) -> None:
+    """List who works each queue (or QUEUE), with their open tickets in it and the room left."""
+    from sqlalchemy import select
+
+    from helpdesk.tickets.assignment import AssignmentService
+    from helpdesk.tickets.models import Queue
+
+    with cli_context().session() as session:
+        service = AssignmentService(session)
+        slugs = [queue] if queue else list(session.scalars(select(Queue.slug).order_by(Queue.position, Queue.id)))
+        for slug in slugs:
+            try:
+                members = service.members(slug)
+            except HelpdeskError as exc:
+                raise click.ClickException(exc.message) from exc
+            listed = ", ".join(f"{m.person.handle} ({m.assigned}/{m.limit})" for m in members) or "nobody"
+            click.echo(f"{slug}: {listed}")
+
+
+@queues.command("add-member")
+@click.argument("queue")
+@click.argument("login")
+def queues_add_member(queue: str, login: str) -> None:
+    """Make staff member LOGIN work QUEUE: assignment may then give them its tickets (audited)."""
+    from helpdesk.tickets.assignment import AssignmentService
+
+    with cli_context().session() as session:
+        try:
+            added = AssignmentService(session).add_member(None, queue, login)
+        except HelpdeskError as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"{login} {'now works' if added else 'already worked'} {queue}.")
+
+
+@queues.command("remove-member")
+@click.argument("queue")
+@click.argument("login")
+def queues_remove_member(queue: str, login: str) -> None:
+    """Take LOGIN out of QUEUE; the tickets they hold stay theirs (audited)."""
+    from helpdesk.tickets.assignment import AssignmentService
+
+    with cli_context().session() as session:
+        try:
+            AssignmentService(session).remove_member(None, queue, login)
+        except HelpdeskError as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"{login} no longer works {queue}.")
+
+
+@queues.command("sla-sweep")
+def queues_sla_sweep() -> None:
+    """Warn once about every ticket whose first response is due soon or overdue (the worker does it too)."""
+    from helpdesk.tickets.sla_warnings import SlaService
+
+    context = cli_context()
+    with context.session() as session:
+        warnings = SlaService.from_settings(session, context.settings).sweep()
+    for warning in warnings:
+        click.echo(f"#{warning.ticket_id} {warning.queue}: {warning.clock.text}")
+    click.echo(f"{len(warnings)} new first-response warnings.")
+
+
 @click.group()
 def demo() -> None:
     """Demonstration data."""
