@@ -8,6 +8,7 @@ in paths beyond what the database can hold and NUL characters in the path or the
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from flask_limiter.errors import RateLimitExceeded
@@ -112,7 +113,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(exc: RateLimitExceeded):  # type: ignore[no-untyped-def]
         # Flask-Limiter adds Retry-After and the X-RateLimit headers to this response after the handler.
-        body, status = _respond(429, "rate_limited", f"Too many requests ({exc.description}); wait a minute.")
+        from helpdesk.web import limiter
+
+        current = limiter.current_limit
+        wait = max(1, int(current.reset_at - time.time())) if current is not None else None
+        when = f"try again in {wait} seconds" if wait else "try again shortly"
+        body, status = _respond(429, "rate_limited", f"Too many requests ({exc.description}); {when}.")
         return body, status
 
     @app.errorhandler(HTTPException)

@@ -147,3 +147,24 @@ def test_only_the_ticket_service_writes_tickets_and_messages() -> None:
                                                      in ("Ticket", "Message")):
                     offenders.append(f"{path.relative_to(HELPDESK)}:{node.lineno} {name}({', '.join(args)})")
     assert offenders == []
+
+
+def test_a_rate_limited_api_caller_is_told_when_to_try_again(make_settings, make_person) -> None:  # type: ignore[no-untyped-def]
+    from helpdesk import create_app
+    from helpdesk.accounts.models import Role
+    from helpdesk.accounts.services import AccountService
+
+    app = create_app(make_settings(rate_limit_enabled=True, rate_limit_api_writes="2 per minute"))
+    session = app.extensions["helpdesk"].session_factory()
+    _, token = AccountService(session).create_staff("rita", Role.STAFF, with_token=True)
+    session.close()
+    client = app.test_client()
+    answers = [client.post("/api/v1/tickets", json={"subject": "s", "body": "b"}, headers=auth(token))
+               for _ in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    import re
+
+    wait = int(answers[2].headers["Retry-After"])
+    said = re.search(r"try again in (\d+) seconds", answers[2].get_json()["error"]["message"])
+    assert 0 < wait <= 60 and said is not None and abs(int(said.group(1)) - wait) <= 1
+    app.extensions["helpdesk"].engine.dispose()
