@@ -6,6 +6,7 @@ from helpdesk.db import Base
 from helpdesk.programs.models import Application, ApplicationStatus, Pool, Program
 from helpdesk.tickets.models import (
     Direction,
+    Escalation,
     InboundDelivery,
     Message,
     OutboxItem,
@@ -20,6 +21,6 @@ from helpdesk.tickets.models import (
 
 __all__ = [
     "Application", "ApplicationStatus", "Pool", "Program",
-    "ApiToken", "AuditEvent", "Base", "Direction", "Identity", "InboundDelivery", "Message", "OutboxItem",
+    "ApiToken", "AuditEvent", "Base", "Direction", "Escalation", "Identity", "InboundDelivery", "Message", "OutboxItem",
     "OutboxStatus", "Person", "Priority", "Provider", "Queue", "Role", "Source", "Status", "Ticket", "Visibility",
 ]

@@ -63,6 +63,9 @@ class OutboxKind(enum.StrEnum):
     #: A warning that a ticket nears (or passed) its first-response due time, posted into the staff Slack
     #: channel (``HELPDESK_SLA_SLACK_CHANNEL``); the payload holds the channel id and the text.
     SLA_WARNING = "sla_warning"
+    #: A confirmed bug reported to the engineering tracker (Jira or GitHub); the payload holds the
+    #: escalation's id (helpdesk.tickets.escalation).
+    ESCALATION = "escalation"
 
 
 class OutboxStatus(enum.StrEnum):
@@ -211,3 +214,50 @@ class OutboxItem(Base):
     remote_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+
+
+class EscalationState(enum.StrEnum):
+    """Where an escalation stands, in the desk's words (the tracker's own status is kept beside it)."""
+
+    #: Waiting in the outbox: the tracker has no issue yet (or the desk has not heard back).
+    PENDING = "pending"
+    #: The tracker has the issue and it is not done.
+    OPEN = "open"
+    #: The tracker says the issue is done (Jira status category "done", GitHub closed as completed).
+    RESOLVED = "resolved"
+    #: The tracker closed it without a fix (GitHub "not planned").
+    CLOSED = "closed"
+    #: The outbox gave up (dead item): the issue was never created; staff may escalate again.
+    FAILED = "failed"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (EscalationState.PENDING, EscalationState.OPEN)
+
+
+class Escalation(Base):
+    """A ticket's bug report in the engineering tracker: the link and the tracker's last known state."""
+
+    __tablename__ = "escalation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    #: "jira" or "github", as configured when the escalation was made (kept even if the setting changes).
+    tracker: Mapped[str] = mapped_column(String(16))
+    #: Jira issue key ("DM-1234") or GitHub issue number ("42"); None until the tracker answered.
+    remote_key: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str | None] = mapped_column(String(500))
+    state: Mapped[EscalationState] = mapped_column(
+        enum_column(EscalationState, "escalation_state"), default=EscalationState.PENDING
+    )
+    #: The tracker's own word for the state ("In Progress", "open", "closed").
+    remote_status: Mapped[str | None] = mapped_column(String(100))
+    summary: Mapped[str] = mapped_column(String(250))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_synced_at: Mapped[datetime | None]
+    #: When the requester was told the tracker finished with it (once).
+    resolved_at: Mapped[datetime | None]
+
+    ticket: Mapped[Ticket] = relationship()
+    created_by: Mapped[Person | None] = relationship(lazy="joined")
