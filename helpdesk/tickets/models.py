@@ -66,6 +66,9 @@ class OutboxKind(enum.StrEnum):
     #: A confirmed bug reported to the engineering tracker (Jira or GitHub); the payload holds the
     #: escalation's id (helpdesk.tickets.escalation).
     ESCALATION = "escalation"
+    #: Look for an incident a newly filed ticket belongs to (helpdesk.tickets.incidents.link_to_incident),
+    #: after the acknowledgement, so that intake never waits for the text comparison.
+    INCIDENT_CHECK = "incident_check"
 
 
 class OutboxStatus(enum.StrEnum):
@@ -143,6 +146,9 @@ class Ticket(Base):
     #: The triage decision made at filing: queue, confidence, reasons, priority reasons, the two best
     #: guesses and whether a person must sort it (helpdesk.triage.Decision.as_json()).
     triage: Mapped[dict[str, Any] | None]
+    #: The ticket this one was merged into as a duplicate (helpdesk.tickets.duplicates): it is closed, and a
+    #: new message in its thread joins that survivor. None for tickets never merged.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), index=True)
 
     queue: Mapped[Queue | None] = relationship(lazy="joined")
     requester: Mapped[Person] = relationship(foreign_keys=[requester_id], lazy="joined")
@@ -261,3 +267,81 @@ class Escalation(Base):
 
     ticket: Mapped[Ticket] = relationship()
     created_by: Mapped[Person | None] = relationship(lazy="joined")
+
+
+class IncidentStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Incident(Base):
+    """Many reports of the same failure, grouped (helpdesk.tickets.incidents): staff answer it once."""
+
+    __tablename__ = "incident"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[IncidentStatus] = mapped_column(
+        enum_column(IncidentStatus, "incident_status"), default=IncidentStatus.OPEN, index=True
+    )
+    #: Who grouped it; None when the desk did, from the reports' text.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None]
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+
+    links: Mapped[list[IncidentTicket]] = relationship(
+        back_populates="incident", order_by="IncidentTicket.id", cascade="all, delete-orphan"
+    )
+    answers: Mapped[list[IncidentAnswer]] = relationship(
+        back_populates="incident", order_by="IncidentAnswer.id", cascade="all, delete-orphan"
+    )
+
+
+class IncidentTicket(Base):
+    """One ticket's link to its incident; a ticket belongs to at most one."""
+
+    __tablename__ = "incident_ticket"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), unique=True)
+    #: The text similarity that linked it (0 to 1); None when a person linked it by hand.
+    score: Mapped[float | None]
+    linked_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    incident: Mapped[Incident] = relationship(back_populates="links")
+    ticket: Mapped[Ticket] = relationship(lazy="joined")
+
+
+class IncidentAnswer(Base):
+    """Staff's one answer to an incident; unique per idempotency key, so a double-click sends once."""
+
+    __tablename__ = "incident_answer"
+    __table_args__ = (UniqueConstraint("incident_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    incident: Mapped[Incident] = relationship(back_populates="answers")
+    author: Mapped[Person | None] = relationship(lazy="joined")
+    replies: Mapped[list[IncidentReply]] = relationship(order_by="IncidentReply.id", cascade="all, delete-orphan")
+
+
+class IncidentReply(Base):
+    """The public reply an incident answer made on one linked ticket: at most one per (answer, ticket)."""
+
+    __tablename__ = "incident_reply"
+    __table_args__ = (UniqueConstraint("answer_id", "ticket_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("incident_answer.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
