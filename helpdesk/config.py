@@ -168,6 +168,64 @@ class Settings(BaseSettings):
         "`wip_limit_per_assignee`: `least_loaded` (fewest open tickets in the queue; ties go to whoever waited "
         "longest for one) or `round_robin` (whoever waited longest).",
     )
+    incident_window_minutes: int = Field(
+        60, ge=1, le=7 * 24 * 60,
+        description="Reports of the same failure filed within this many minutes of each other are grouped into one "
+        "incident (any queue, any channel). The check runs in `helpdesk worker` just after a ticket is filed.",
+    )
+    incident_min_reports: int = Field(
+        3, ge=2, le=100,
+        description="An incident forms when this many similar open tickets from different requesters fall within "
+        "the window; every ticket that joins an incident of at least this many reports is raised to urgent.",
+    )
+    incident_min_similarity: float = Field(
+        0.2, gt=0, le=1,
+        description="How alike (TF-IDF cosine of subject and body, 0 to 1) a ticket must read to another to count "
+        "as a report of the same failure. Higher makes fewer, surer incidents.",
+    )
+    duplicate_min_similarity: float = Field(
+        0.25, gt=0, le=1,
+        description="Tickets at least this alike (0 to 1) are shown on the staff ticket page as possible "
+        "duplicates, with their score, whatever channel they came from.",
+    )
+
+    escalation_tracker: Literal["none", "jira", "github"] = Field(
+        "none",
+        description="Where staff escalate a confirmed bug: `jira` (an issue in `HELPDESK_JIRA_PROJECT`), `github` "
+        "(an issue in `HELPDESK_GITHUB_ESCALATION_REPO`) or `none` (no escalation button; the API answers 409). "
+        "Production refuses a tracker chosen without its settings.",
+    )
+    jira_url: str | None = Field(
+        None, description="Base URL of the Jira site (`https://example.atlassian.net`, or a Jira Server/Data Center "
+        "address), without `/rest/api`. Tests point it at a local server."
+    )
+    jira_project: str | None = Field(
+        None, pattern=r"^[A-Z][A-Z0-9_]{0,19}$", description="Key of the Jira project escalated bugs are filed in."
+    )
+    jira_user: str | None = Field(
+        None, description="The Jira account (on Jira Cloud its email) that files issues, sent with "
+        "`HELPDESK_JIRA_TOKEN` as basic authentication. Unset: the token is sent as a bearer personal access token "
+        "(Jira Server/Data Center).",
+    )
+    jira_token: SecretStr | None = Field(
+        None, description="API token of `HELPDESK_JIRA_USER` (Jira Cloud), or a personal access token (Server/DC)."
+    )
+    jira_issue_type: str = Field(
+        "Bug", min_length=1, max_length=60, description="Issue type of escalated bugs, by name, as the project has it."
+    )
+    github_escalation_repo: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$",
+        description="The GitHub repository (`owner/name`) escalated bugs are filed in.",
+    )
+    github_escalation_token: SecretStr | None = Field(
+        None, description="A GitHub token that may create issues in `HELPDESK_GITHUB_ESCALATION_REPO` (fine-grained: "
+        "Issues read and write). With push or triage access its marker labels stick; without, the desk finds its "
+        "issues by the marker line in their body.",
+    )
+    github_escalation_api_url: str = Field(
+        "https://api.github.com/", description="GitHub REST API base URL for escalations (tests point it at a local "
+        "server; GitHub Enterprise Server: `https://HOST/api/v3/`)."
+    )
 
     docs_dir: Path = Field(Path("var/docs/html"), description="Built documentation served at `/docs/`.")
     index_dir: Path = Field(Path("var/index"), description="Directory of the Whoosh search index.")
@@ -283,6 +341,18 @@ class Settings(BaseSettings):
     def discourse_enabled(self) -> bool:
         return self.discourse_webhook_secret is not None
 
+    def escalation_missing(self) -> list[str]:
+        """The settings the chosen escalation tracker still needs (empty when it is ready, or when none is chosen)."""
+        if self.escalation_tracker == "jira":
+            needed = {"HELPDESK_JIRA_URL": self.jira_url, "HELPDESK_JIRA_PROJECT": self.jira_project,
+                      "HELPDESK_JIRA_TOKEN": self.jira_token}
+        elif self.escalation_tracker == "github":
+            needed = {"HELPDESK_GITHUB_ESCALATION_REPO": self.github_escalation_repo,
+                      "HELPDESK_GITHUB_ESCALATION_TOKEN": self.github_escalation_token}
+        else:
+            return []
+        return [name for name, value in needed.items() if not value]
+
     def check_safe_for_production(self) -> None:
         """Raise :class:`UnsafeSettingsError` listing every problem when production settings are unsafe."""
         if not self.is_production:
@@ -304,6 +374,8 @@ class Settings(BaseSettings):
             )
         if self.discourse_webhook_secret and len(self.discourse_webhook_secret.get_secret_value()) < 12:
             problems.append("HELPDESK_DISCOURSE_WEBHOOK_SECRET must be at least 12 characters.")
+        if missing := self.escalation_missing():
+            problems.append(f"HELPDESK_ESCALATION_TRACKER={self.escalation_tracker} needs " + ", ".join(missing) + ".")
         if problems:
             raise UnsafeSettingsError(
                 "Refusing to start in production (HELPDESK_ENV=production):\n  - " + "\n  - ".join(problems)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from helpdesk.programs.services import ProgramService
     from helpdesk.search.services import SearchService
     from helpdesk.search.suggest import Suggester
+    from helpdesk.tickets.escalation import EscalationService
     from helpdesk.tickets.outbox import OutboxService
     from helpdesk.tickets.services import TicketService
     from helpdesk.triage import TriageEngine
@@ -63,6 +64,19 @@ class Factory:
             slugs = [queue.slug for queue in load_queue_config(self.settings.queues_file)]
             engine = _TRIAGE_ENGINES[key] = engine_from_settings(self.settings, slugs)
         return engine
+
+    def create_escalation_service(self) -> EscalationService:
+        """Escalation to the engineering tracker the settings choose (Jira or GitHub; its clients are built when
+        first used, so a page that only shows escalations makes no tracker)."""
+        from helpdesk.channels.trackers import build_tracker
+        from helpdesk.tickets.escalation import EscalationService
+
+        settings = self.settings
+        return EscalationService(
+            self.session, self.create_ticket_service(), tracker=settings.escalation_tracker,
+            missing=settings.escalation_missing(), tracker_for=lambda name: build_tracker(settings, name),
+            public_url=settings.public_url, clock=self.clock,
+        )
 
     def create_outbox_service(self) -> OutboxService:
         from helpdesk.tickets.outbox import OutboxService

@@ -179,6 +179,10 @@ class OutboxWorker:
                 session.rollback()
                 self._profile(session, item_id, channel_name, payload, stats)
                 return
+            if kind is OutboxKind.ESCALATION:
+                session.rollback()
+                self._escalation(session, item_id, attempted_before, stats)
+                return
             try:
                 channel = self.channel(channel_name)
                 # Where to post is read from the ticket now, not from when the item was queued: a
@@ -260,6 +264,25 @@ class OutboxWorker:
                 email_verified=author.email_verified,
             )
         self._delivered(session, item_id, user, stats)
+
+    def _escalation(self, session: Session, item_id: int, attempted_before: bool, stats: Stats) -> None:
+        """File a confirmed bug in the engineering tracker (helpdesk.tickets.escalation): an attempted item
+        first looks for the issue by its marker, so a crash never files two."""
+        service = Factory(session, self.settings, self.clock).create_escalation_service()
+        try:
+            service.deliver(item_id, attempted_before=attempted_before)
+        except RateLimitedError as exc:
+            delay = exc.retry_after if exc.retry_after is not None else self._backoff(session, item_id)
+            self._failed(session, item_id, exc, delay, stats)
+        except PermanentDeliveryError as exc:
+            self._failed(session, item_id, exc, None, stats, permanent=True)
+        except Exception as exc:  # noqa: BLE001 - outages, an unconfigured tracker, surprises: retry later
+            session.rollback()
+            self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
+        else:
+            stats.delivered += 1
+            return
+        service.failed(item_id)  # a dead item leaves its escalation failed, so staff may escalate again
 
     def _already_posted(self, channel: Channel, thread: Any, key: str) -> str | None:
         try:
