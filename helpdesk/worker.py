@@ -183,6 +183,10 @@ class OutboxWorker:
                 session.rollback()
                 self._escalation(session, item_id, attempted_before, stats)
                 return
+            if kind is OutboxKind.INCIDENT_CHECK:
+                session.rollback()
+                self._incident_check(session, item_id, item.ticket_id, stats)
+                return
             try:
                 channel = self.channel(channel_name)
                 # Where to post is read from the ticket now, not from when the item was queued: a
@@ -283,6 +287,24 @@ class OutboxWorker:
             stats.delivered += 1
             return
         service.failed(item_id)  # a dead item leaves its escalation failed, so staff may escalate again
+
+    def _incident_check(self, session: Session, item_id: int, ticket_id: int | None, stats: Stats) -> None:
+        """Group a newly filed ticket with reports of the same failure (helpdesk.tickets.incidents).
+
+        The links commit with the item's ``delivered``; a concurrent check that linked a ticket first makes
+        this one fail and try again (then joining that incident).
+        """
+        from helpdesk.tickets.incidents import IncidentPolicy, link_to_incident
+
+        try:
+            if ticket_id is not None:
+                link_to_incident(session, ticket_id, IncidentPolicy.from_settings(self.settings), clock=self.clock)
+                session.flush()
+        except Exception as exc:  # noqa: BLE001 - a concurrent link, an outage: try again later
+            session.rollback()
+            self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
+            return
+        self._delivered(session, item_id, "", stats)
 
     def _already_posted(self, channel: Channel, thread: Any, key: str) -> str | None:
         try:

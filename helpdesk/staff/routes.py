@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -261,3 +263,147 @@ def triage_sort(ticket_id: int) -> Response:
         return redirect(url_for("staff.triage"))
     flash(f"Ticket #{ticket.id} is now in {ticket.queue.name if ticket.queue else 'no queue'}.", "success")
     return redirect(url_for("staff.triage"))
+
+
+# -- incidents and duplicates (helpdesk.tickets.incidents, helpdesk.tickets.duplicates) ------------------------
+
+
+def _incidents():  # type: ignore[no-untyped-def]
+    from helpdesk.tickets.incidents import IncidentPolicy, IncidentService
+
+    factory = get_factory()
+    return IncidentService(factory.session, factory.create_ticket_service(),
+                           policy=IncidentPolicy.from_settings(factory.settings), clock=factory.clock)
+
+
+def _duplicates():  # type: ignore[no-untyped-def]
+    from helpdesk.tickets.duplicates import DuplicateService
+
+    factory = get_factory()
+    return DuplicateService(factory.session, factory.create_ticket_service(),
+                            min_score=factory.settings.duplicate_min_similarity, clock=factory.clock)
+
+
+@bp.context_processor
+def _incident_and_duplicates() -> dict[str, object]:
+    """The ticket page's incident panel and possible duplicates, computed only when a page asks for them."""
+    from helpdesk.tickets import duplicates, incidents
+
+    session = get_session()
+
+    def possible_duplicates(ticket: Ticket) -> list[duplicates.Candidate]:
+        return duplicates.possible_duplicates(session, ticket, get_settings().duplicate_min_similarity)
+
+    return {
+        "incident_of": lambda ticket: incidents.incident_of(session, ticket.id),
+        "possible_duplicates": possible_duplicates,
+        "merged_tickets": lambda ticket: duplicates.merged_into(session, ticket.id),
+        "new_answer_key": lambda: uuid.uuid4().hex,
+    }
+
+
+def _ticket_id_field(name: str) -> int | None:
+    value = (request.form.get(name) or "").strip().lstrip("#")
+    return int(value) if value.isdigit() and 0 < int(value) <= ID_MAX else None
+
+
+@bp.get("/incidents")
+@staff_required
+def incidents() -> str:
+    """Incidents, open ones first, with their report counts."""
+    return render_template("staff/incidents.html", incidents=_incidents().list())
+
+
+@bp.get("/incidents/<int:incident_id>")
+@staff_required
+def incident(incident_id: int) -> str:
+    """One incident: its linked tickets, its answers (one reply per ticket), linking, answering and closing."""
+    return render_template("staff/incident.html", incident=_incidents().get(current_user(), incident_id))
+
+
+@bp.post("/incidents/<int:incident_id>/answer")
+@staff_required
+def incident_answer(incident_id: int) -> Response:
+    """Answer every linked requester at once; the form's key makes a double-click send once."""
+    result = _incidents().answer(current_user(), incident_id, request.form.get("body", ""),
+                                 request.form.get("key", ""))
+    flash("This answer was sent before; nobody got it twice." if result.replayed and not result.sent
+          else f"Answer sent on {result.sent} tickets.", "success")
+    return redirect(url_for("staff.incident", incident_id=incident_id))
+
+
+@bp.post("/incidents/<int:incident_id>/link")
+@staff_required
+def incident_link(incident_id: int) -> Response:
+    ticket_id = _ticket_id_field("ticket_id")
+    if ticket_id is None:
+        flash("Give the number of the ticket to link.", "error")
+    else:
+        try:
+            _incidents().link(current_user(), incident_id, ticket_id)
+        except HelpdeskError as exc:
+            flash(exc.message, "error")
+        else:
+            flash(f"Ticket #{ticket_id} linked.", "success")
+    return redirect(url_for("staff.incident", incident_id=incident_id))
+
+
+@bp.post("/incidents/<int:incident_id>/unlink")
+@staff_required
+def incident_unlink(incident_id: int) -> Response:
+    ticket_id = _ticket_id_field("ticket_id")
+    if ticket_id is None:
+        flash("Give the number of the ticket to unlink.", "error")
+    else:
+        try:
+            _incidents().unlink(current_user(), incident_id, ticket_id)
+        except HelpdeskError as exc:
+            flash(exc.message, "error")
+        else:
+            flash(f"Ticket #{ticket_id} unlinked.", "success")
+    return redirect(url_for("staff.incident", incident_id=incident_id))
+
+
+@bp.post("/incidents/<int:incident_id>/close")
+@staff_required
+def incident_close(incident_id: int) -> Response:
+    try:
+        _incidents().close(current_user(), incident_id, resolve_tickets=request.form.get("resolve") == "y")
+    except HelpdeskError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("Incident closed.", "success")
+    return redirect(url_for("staff.incident", incident_id=incident_id))
+
+
+@bp.post("/tickets/<int:ticket_id>/incident")
+@staff_required
+def ticket_incident(ticket_id: int) -> Response:
+    """Start an incident from this ticket, or link it to an open incident by number."""
+    incident_id = _ticket_id_field("incident_id")
+    try:
+        if incident_id is not None:
+            _incidents().link(current_user(), incident_id, ticket_id)
+        else:
+            incident_id = _incidents().create(current_user(), ticket_id, request.form.get("title")).id
+    except HelpdeskError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("staff.detail", ticket_id=ticket_id))
+    return redirect(url_for("staff.incident", incident_id=incident_id))
+
+
+@bp.post("/tickets/<int:ticket_id>/merge")
+@staff_required
+def ticket_merge(ticket_id: int) -> Response:
+    """Merge this ticket into another (form field ``into``): both requesters are told, both keep their thread."""
+    into = _ticket_id_field("into")
+    if into is None:
+        flash(f"Give the number of the ticket to merge into (1 to {ID_MAX}).", "error")
+        return redirect(url_for("staff.detail", ticket_id=ticket_id))
+    try:
+        survivor = _duplicates().merge(current_user(), ticket_id, into)
+    except HelpdeskError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("staff.detail", ticket_id=ticket_id))
+    flash(f"Ticket #{ticket_id} was merged into #{survivor.id}; both requesters were told.", "success")
+    return redirect(url_for("staff.detail", ticket_id=survivor.id))

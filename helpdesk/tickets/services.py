@@ -314,6 +314,10 @@ class TicketService:
                 select(Ticket).where(Ticket.source == source, Ticket.thread_key == thread_key))
             if ticket is None and not inbound.starts_ticket:
                 return Received(None)  # a reply in a thread that is no ticket
+            if ticket is not None and ticket.merged_into_id is not None:
+                # A duplicate's thread joins the ticket it was merged into (helpdesk.tickets.duplicates keeps
+                # merges one step long).
+                ticket = self.session.get(Ticket, ticket.merged_into_id) or ticket
         person_id = self._person_id(inbound)
         body = lenient_text(inbound.text) or "(no text)"
         if ticket is None:

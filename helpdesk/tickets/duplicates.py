@@ -1,0 +1,165 @@
+"""Possible duplicates of a ticket, by text similarity across channels, and merging one ticket into another.
+
+Candidates are found when a staff member opens a ticket, never at intake: the unmerged tickets of every channel
+and status filed within :data:`LOOKBACK` of it (the newest :data:`CANDIDATES_MAX`), scored with
+:mod:`helpdesk.tickets.similarity`, the best :data:`SHOWN` at or above ``HELPDESK_DUPLICATE_MIN_SIMILARITY``.
+
+Merging a ticket into a survivor keeps both conversations where they are, linked: the merged ticket is closed
+and points at the survivor (``merged_into_id``), its messages stay its own and the survivor's page shows them.
+Each requester keeps their own thread: a new message in the merged ticket's Slack thread or forum topic joins
+the survivor (``TicketService.receive`` follows ``merged_into_id``), and every public staff answer on the
+survivor is also delivered into each merged ticket's thread (:func:`forward_reply_writes`, one outbox item per
+merged ticket, the same message). Both requesters are told through a public reply on each ticket, and
+``ticket.merged`` is audited on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Insert, select, update
+from sqlalchemy.orm import Session
+
+from helpdesk import audit
+from helpdesk.accounts.models import Person
+from helpdesk.db import ID_MAX, utcnow
+from helpdesk.exceptions import InvalidInputError, InvalidTransitionError, PermissionDeniedError
+from helpdesk.tickets import sla
+from helpdesk.tickets.models import OutboxKind, Source, Status, Ticket
+from helpdesk.tickets.similarity import similarities, ticket_text
+
+if TYPE_CHECKING:
+    from helpdesk.tickets.services import TicketService
+
+#: How far apart in filing time two tickets may be and still be shown as possible duplicates.
+LOOKBACK = timedelta(days=30)
+#: At most this many tickets are compared when a ticket page opens (the newest of the look-back).
+CANDIDATES_MAX = 500
+#: Possible duplicates shown on a ticket page.
+SHOWN = 5
+#: Channels whose threads get a merged ticket's forwarded answers (web and API requesters read them here).
+FORWARDED_SOURCES = frozenset({Source.SLACK, Source.DISCOURSE})
+
+TOLD_MERGED = ("Your question looks the same as ticket #{survivor}, so we have joined the two: the answer will come "
+               "here, and you can keep writing in this thread.")
+TOLD_SURVIVOR = "A matching question (ticket #{merged}) was joined with this one; we will answer both together."
+
+
+@dataclass(frozen=True)
+class Candidate:
+    ticket: Ticket
+    score: float
+
+
+def possible_duplicates(session: Session, ticket: Ticket, min_score: float = 0.25, *,
+                        limit: int = SHOWN) -> list[Candidate]:
+    """The tickets most like ``ticket``, best first, with their similarity (0 to 1)."""
+    others = list(session.scalars(
+        select(Ticket).where(
+            Ticket.id != ticket.id, Ticket.merged_into_id.is_(None),
+            Ticket.created_at >= ticket.created_at - LOOKBACK, Ticket.created_at <= ticket.created_at + LOOKBACK,
+        ).order_by(Ticket.id.desc()).limit(CANDIDATES_MAX)
+    ).unique())
+    scores = similarities(ticket_text(ticket.subject, ticket.body), [ticket_text(t.subject, t.body) for t in others])
+    found = [Candidate(other, score) for other, score in zip(others, scores, strict=True) if score >= min_score]
+    return sorted(found, key=lambda c: (-c.score, c.ticket.id))[:limit]
+
+
+def survivor_of(session: Session, ticket: Ticket) -> Ticket:
+    """The ticket a merged ticket's thread now belongs to (itself when never merged)."""
+    seen = {ticket.id}
+    while ticket.merged_into_id is not None:
+        survivor = session.get(Ticket, ticket.merged_into_id)
+        if survivor is None or survivor.id in seen:  # pragma: no cover - merge() never makes a cycle
+            break
+        seen.add(survivor.id)
+        ticket = survivor
+    return ticket
+
+
+def merged_into(session: Session, ticket_id: int) -> list[Ticket]:
+    """Tickets merged into ``ticket_id``, oldest first: the survivor's page shows their conversations."""
+    return list(session.scalars(select(Ticket).where(Ticket.merged_into_id == ticket_id).order_by(Ticket.id)).unique())
+
+
+def forward_reply_writes(session: Session, ticket_id: int, message_id: int, now: datetime) -> list[Insert]:
+    """Outbox items that deliver a public staff answer on a survivor into each merged ticket's own thread.
+
+    Meant for ``TicketService._add_message``'s ``writes`` (one SELECT; nothing when nothing was merged): the
+    worker reads the thread from the item's ticket (the merged one) and the text from the message (the
+    survivor's), so the merged requester reads the answer where they asked.
+    """
+    from helpdesk.tickets.services import outbox_insert
+
+    rows = session.execute(select(Ticket.id, Ticket.source).where(
+        Ticket.merged_into_id == ticket_id, Ticket.source.in_(FORWARDED_SOURCES)))
+    return [outbox_insert(OutboxKind.REPLY, source.value, f"reply:{message_id}:to:{merged_id}", now,
+                          ticket_id=merged_id, message_id=message_id) for merged_id, source in rows]
+
+
+class DuplicateService:
+    """Finds and merges duplicates. Never imports Flask."""
+
+    def __init__(self, session: Session, tickets: TicketService, *, min_score: float = 0.25,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.session = session
+        self.tickets = tickets
+        self.min_score = min_score
+        self.clock = clock
+
+    def candidates(self, actor: Person, ticket_id: int) -> list[Candidate]:
+        ticket = self.tickets.get(actor, ticket_id)
+        return possible_duplicates(self.session, ticket, self.min_score)
+
+    def merge(self, actor: Person, merged_id: int, survivor_id: int) -> Ticket:
+        """Merge ticket ``merged_id`` into ``survivor_id``; returns the survivor.
+
+        The merged ticket is closed and points at the survivor; tickets merged into it before now point at the
+        survivor too (chains stay one step long). Both requesters are told with a public reply.
+
+        Raises
+        ------
+        PermissionDeniedError, NotFoundError
+        InvalidInputError
+            A ticket merged into itself.
+        InvalidTransitionError
+            Either ticket was merged already (a second click merges nothing and tells nobody twice).
+        """
+        if not actor.is_staff:
+            raise PermissionDeniedError("Only staff merge tickets.")
+        if not (0 < merged_id <= ID_MAX and 0 < survivor_id <= ID_MAX):
+            raise InvalidInputError.for_field("into", f"Ticket ids are whole numbers from 1 to {ID_MAX}.")
+        if merged_id == survivor_id:
+            raise InvalidInputError.for_field("into", "A ticket cannot be merged into itself.")
+        merged, survivor = self.tickets.get(actor, merged_id), self.tickets.get(actor, survivor_id)
+        if survivor.merged_into_id is not None:
+            raise InvalidTransitionError(f"Ticket #{survivor.id} was itself merged into #{survivor.merged_into_id}; "
+                                         "merge into that one.")
+        now, previous = self.clock(), merged.status
+        # One conditional UPDATE: of two staff merging the same ticket at once, exactly one wins.
+        won = self.session.execute(
+            update(Ticket).where(Ticket.id == merged.id, Ticket.merged_into_id.is_(None))
+            .values(merged_into_id=survivor.id, status=Status.CLOSED, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won != 1:
+            self.session.rollback()
+            raise InvalidTransitionError(f"Ticket #{merged_id} was already merged into another ticket.")
+        self.session.refresh(merged)
+        sla.status_changed(merged, previous, now)
+        repointed = list(self.session.scalars(select(Ticket.id).where(Ticket.merged_into_id == merged.id)))
+        if repointed:
+            self.session.execute(update(Ticket).where(Ticket.id.in_(repointed)).values(merged_into_id=survivor.id)
+                                 .execution_options(synchronize_session=False))
+        audit.record(self.session, "ticket.merged", actor_id=actor.id, ticket_id=merged.id, into=survivor.id,
+                     status=[previous.value, Status.CLOSED.value], repointed=repointed)
+        audit.record(self.session, "ticket.merged", actor_id=actor.id, ticket_id=survivor.id, merged=merged.id,
+                     source=merged.source.value)
+        # The merged requester's notice commits with the merge (TicketService.reply commits the session); the
+        # survivor's follows. Once merged, the survivor's answers also reach the merged thread, this notice too.
+        self.tickets.reply(actor, merged.id, TOLD_MERGED.format(survivor=survivor.id))
+        self.tickets.reply(actor, survivor.id, TOLD_SURVIVOR.format(merged=merged.id))
+        return survivor
