@@ -13,11 +13,18 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from helpdesk.api.schemas import IDEMPOTENCY_KEY_MAX, ProgramUpdate, ReplyCreate, TicketCreate, TicketUpdate
+from helpdesk.api.schemas import (
+    IDEMPOTENCY_KEY_MAX,
+    EscalationCreate,
+    ProgramUpdate,
+    ReplyCreate,
+    TicketCreate,
+    TicketUpdate,
+)
 from helpdesk.db import ID_MAX
 from helpdesk.search.services import LIMIT_MAX as SEARCH_LIMIT_MAX
 from helpdesk.search.services import QUERY_MAX as SEARCH_QUERY_MAX
-from helpdesk.tickets.models import Direction, Priority, Source, Status, Visibility
+from helpdesk.tickets.models import Direction, EscalationState, Priority, Source, Status, Visibility
 from helpdesk.tickets.queues import load_queue_config
 from helpdesk.tickets.services import PAGE_SIZE_MAX
 
@@ -81,7 +88,7 @@ _BODY = (400, 413, 415, 429)
 
 def _request_schemas() -> dict[str, Any]:
     """The pydantic request models with the enums they use, as component schemas ($refs resolve)."""
-    models = [TicketCreate, ReplyCreate, TicketUpdate, ProgramUpdate]
+    models = [TicketCreate, ReplyCreate, TicketUpdate, ProgramUpdate, EscalationCreate]
     _, top = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
     return dict(top.get("$defs", {}))
 
@@ -107,6 +114,10 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
     for name in ("subject", "body"):
         schemas["TicketCreate"]["properties"][name]["pattern"] = NOT_BLANK
     schemas["ReplyCreate"]["properties"]["body"]["pattern"] = NOT_BLANK
+    for name in ("summary", "description"):  # null (or left out) takes the ticket's subject or question
+        for branch in schemas["EscalationCreate"]["properties"][name]["anyOf"]:
+            if branch.get("type") == "string":
+                branch["pattern"] = NOT_BLANK
     schemas.update({
         "Status": _enum_schema(Status, "Where a ticket is in its life."),
         "Priority": _enum_schema(Priority, "How urgent a ticket is."),
@@ -156,6 +167,27 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
             "updated_at": {"type": "string", "format": "date-time"},
             "messages": {"type": "array", "items": _ref("Message"),
                          "description": "Only in answers about one ticket; a requester sees no internal notes."},
+        },
+    }
+    escalation = {
+        "type": "object",
+        "required": ["id", "ticket_id", "tracker", "state", "key", "url", "remote_status", "summary", "created_by",
+                     "created_at", "last_synced_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "ticket_id": {"type": "integer"},
+            "tracker": {"enum": ["jira", "github"]},
+            "state": {"enum": [s.value for s in EscalationState],
+                      "description": "`pending` until the worker has filed the issue; then the tracker's state as "
+                                     "of `last_synced_at`: `open`, `resolved` (fixed) or `closed` (without a fix); "
+                                     "`failed` when filing gave up."},
+            "key": {"type": ["string", "null"], "description": "Jira issue key or GitHub issue number, once filed."},
+            "url": {"type": ["string", "null"]},
+            "remote_status": {"type": ["string", "null"], "description": "The tracker's own word for the state."},
+            "summary": {"type": "string"},
+            "created_by": _ref("Person"),
+            "created_at": {"type": "string", "format": "date-time"},
+            "last_synced_at": {"type": ["string", "null"], "format": "date-time"},
         },
     }
     error = {
@@ -319,6 +351,27 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
                                             e403="Only staff add internal notes.")},
                 },
             },
+            "/tickets/{ticket_id}/escalations": {
+                "post": {
+                    "operationId": "createEscalation",
+                    "summary": "Escalate a confirmed bug to the engineering tracker (staff)",
+                    "description": "Files a Jira or GitHub issue (`HELPDESK_ESCALATION_TRACKER`) through the outbox: "
+                                   "the answer is `pending`, and the worker files the issue, keeps its link on the "
+                                   "ticket and tells the requester. A ticket with a pending or open escalation is "
+                                   "not escalated twice: that one is returned with 200. Send `{}` to use the "
+                                   "ticket's subject and question.",
+                    "parameters": [ticket_id],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": _ref("EscalationCreate")}}},
+                    "responses": {"201": _json(_ref("Escalation"), "The escalation made, `pending`."),
+                                  "200": _json(_ref("Escalation"), "The ticket's escalation already pending or "
+                                                                   "open; nothing new is filed."),
+                                  **_errors(*_BODY, *_ALWAYS, 403, 404, 409, **no_ticket,
+                                            e403="Only staff escalate tickets.",
+                                            e409="No engineering tracker is configured, or it lacks its "
+                                                 "settings (`escalation_not_configured`).")},
+                },
+            },
             "/kb/search": {
                 "get": {
                     "operationId": "searchKnowledgeBase",
@@ -387,7 +440,7 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
                 "TicketPage": {"type": "object", "required": ["items", "next_cursor"], "properties": {
                     "items": {"type": "array", "items": _ref("Ticket")},
                     "next_cursor": {"type": ["string", "null"]}}},
-                "SearchHit": search_hit, "Program": program,
+                "SearchHit": search_hit, "Program": program, "Escalation": escalation,
                 **dict(sorted(schemas.items())),
             },
         },

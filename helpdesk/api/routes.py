@@ -11,10 +11,12 @@ from pydantic import BaseModel, ValidationError
 from helpdesk.api.openapi import CURSOR_MAX, build_openapi, declared_query_parameters
 from helpdesk.api.schemas import (
     IDEMPOTENCY_KEY_MAX,
+    EscalationCreate,
     ProgramUpdate,
     ReplyCreate,
     TicketCreate,
     TicketUpdate,
+    escalation_json,
     message_json,
     ticket_json,
 )
@@ -162,6 +164,15 @@ def create_reply(ticket_id: int) -> ResponseReturnValue:
     data = _parse(ReplyCreate)
     message = get_factory().create_ticket_service().reply(current_user(), ticket_id, data.body, data.visibility)
     return jsonify(message_json(message)), 201
+
+
+@bp.post("/tickets/<int:ticket_id>/escalations")
+def create_escalation(ticket_id: int) -> ResponseReturnValue:
+    """Staff: file the ticket's bug in the engineering tracker (through the outbox); 200 when already escalated."""
+    data = _parse(EscalationCreate)
+    escalation, created = get_factory().create_escalation_service().escalate(
+        current_user(), ticket_id, data.summary, data.description)
+    return jsonify(escalation_json(escalation)), 201 if created else 200
 
 
 @bp.patch("/tickets/<int:ticket_id>")

@@ -57,6 +57,14 @@ class ProgramUpdate(_Strict):
                                  description="Seats of the cap kept for staff to assign by hand; at most the cap.")
 
 
+class EscalationCreate(_Strict):
+    summary: StrictStr | None = Field(None, min_length=1, max_length=250,
+                                      description="The issue's title; default: the ticket's subject.")
+    description: StrictStr | None = Field(None, min_length=1, max_length=BODY_MAX,
+                                          description="The issue's description; default: the ticket's question. "
+                                          "A link back to the ticket is added; the requester's name is not.")
+
+
 def person_json(person: Any) -> dict[str, Any] | None:
     if person is None:
         return None
@@ -92,3 +100,19 @@ def ticket_json(ticket: Ticket, messages: list[Message] | None = None) -> dict[s
     if messages is not None:
         data["messages"] = [message_json(m) for m in messages]
     return data
+
+
+def escalation_json(escalation: Any) -> dict[str, Any]:
+    return {
+        "id": escalation.id,
+        "ticket_id": escalation.ticket_id,
+        "tracker": escalation.tracker,
+        "state": escalation.state.value,
+        "key": escalation.remote_key,
+        "url": escalation.url,
+        "remote_status": escalation.remote_status,
+        "summary": escalation.summary,
+        "created_by": person_json(escalation.created_by),
+        "created_at": escalation.created_at.isoformat(),
+        "last_synced_at": escalation.last_synced_at.isoformat() if escalation.last_synced_at else None,
+    }

@@ -14,6 +14,7 @@ from helpdesk.cli.commands import db, demo, discourse, init, queues, serve, work
 from helpdesk.cli.context import CliContext, cli_context
 from helpdesk.programs.cli import programs
 from helpdesk.search.cli import kb
+from helpdesk.tickets.escalation_cli import escalations
 from helpdesk.triage.cli import triage
 
 __all__ = ["CliContext", "cli", "cli_context", "main"]
@@ -28,7 +29,7 @@ def cli(ctx: click.Context) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for command in (serve, init, db, queues, staff, demo, worker, discourse, kb, programs, triage):
+for command in (serve, init, db, queues, staff, demo, worker, discourse, kb, programs, triage, escalations):
     cli.add_command(command)
 
 

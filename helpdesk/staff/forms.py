@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import BooleanField, SelectField, StringField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from helpdesk.forms import HelpdeskForm
@@ -28,3 +28,10 @@ class MemberForm(HelpdeskForm):
 
     queue = SelectField("Queue", validators=[DataRequired()])
     login = StringField("Staff login", validators=[DataRequired(), Length(max=100)])
+
+
+class EscalateForm(HelpdeskForm):
+    """Escalate the ticket's bug to the engineering tracker: the issue's title and description."""
+
+    summary = StringField("Issue title", validators=[DataRequired(), Length(max=250)])
+    description = TextAreaField("Issue description", validators=[DataRequired(), Length(max=20_000)])

@@ -12,7 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from helpdesk.accounts.models import Person, Role
 from helpdesk.db import ID_MAX
 from helpdesk.exceptions import HelpdeskError, PermissionDeniedError
-from helpdesk.staff.forms import AssignForm, MemberForm, StaffUpdateForm
+from helpdesk.staff.forms import AssignForm, EscalateForm, MemberForm, StaffUpdateForm
 from helpdesk.tickets.assignment import AssignmentService
 from helpdesk.tickets.forms import ReplyForm, SortForm, UpdateForm
 from helpdesk.tickets.models import Source, Status, Ticket, Visibility
@@ -130,6 +130,46 @@ def assign(ticket_id: int) -> Response | tuple[str, int]:
         flash(exc.message, "error")
         return detail(ticket_id), exc.status_code
     flash(f"Assigned to {person.handle if person else 'nobody'}.", "success")
+    return redirect(url_for("staff.detail", ticket_id=ticket_id))
+
+
+# -- escalation to engineering ---------------------------------------------------------------------------
+
+
+@bp.context_processor
+def _escalations() -> dict[str, object]:
+    """The ticket page's engineering panel (staff/_escalation_panel.html): read only when a page shows it."""
+
+    def escalation_panel(ticket: Ticket) -> dict[str, object]:
+        service = get_factory().create_escalation_service()
+        escalations = service.for_ticket(ticket.id)
+        return {"escalations": escalations, "service": service, "name": service.issue_name,
+                "active": any(e.state.is_active for e in escalations)}
+
+    return {"escalation_panel": escalation_panel}
+
+
+@bp.post("/tickets/<int:ticket_id>/escalate")
+@staff_required
+def escalate(ticket_id: int) -> Response | tuple[str, int]:
+    """One action: file the confirmed bug in the engineering tracker (the worker files it and tells the requester)."""
+    form = EscalateForm()
+    if not form.validate_on_submit():
+        flash("Give the issue a title (at most 250 characters) and a description.", "error")
+        return redirect(url_for("staff.detail", ticket_id=ticket_id))
+    service = get_factory().create_escalation_service()
+    try:
+        escalation, created = service.escalate(current_user(), ticket_id, form.summary.data, form.description.data)
+    except HelpdeskError as exc:
+        if exc.status_code == 404:
+            raise
+        flash(exc.message, "error")
+        return detail(ticket_id), exc.status_code
+    if created:
+        flash(f"Escalated to {service.tracker_label}: the issue is being filed, and the requester will be told its "
+              "link.", "success")
+    else:
+        flash("This ticket is already escalated; nothing new was filed.", "info")
     return redirect(url_for("staff.detail", ticket_id=ticket_id))
 
 

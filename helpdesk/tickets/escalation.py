@@ -250,7 +250,7 @@ class EscalationService:
     def _record_filed(self, item_id: int, escalation_id: int, issue: RemoteIssue, label: str) -> None:
         """The link on the ticket, the item delivered, and the requester told: one commit."""
         item = self.session.get(OutboxItem, item_id)
-        escalation = self.session.get(Escalation, escalation_id, with_for_update=True)
+        escalation = self._locked(escalation_id)
         if item is None or escalation is None or item.status is not OutboxStatus.PENDING:
             self.session.rollback()  # pragma: no cover - staff or a cascade removed it meanwhile
             return
@@ -315,7 +315,7 @@ class EscalationService:
 
     def apply(self, escalation_id: int, issue: RemoteIssue) -> tuple[bool, bool]:
         """Record what the tracker says of one escalation's issue; (state changed, requester told). Commits."""
-        escalation = self.session.get(Escalation, escalation_id, with_for_update=True)
+        escalation = self._locked(escalation_id)
         if escalation is None:  # pragma: no cover - the ticket was deleted meanwhile
             self.session.rollback()
             return False, False
@@ -345,6 +345,13 @@ class EscalationService:
         return True, told
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _locked(self, escalation_id: int) -> Escalation | None:
+        """The escalation, its row locked until the commit (PostgreSQL; SQLite's writers queue anyway) and read
+        afresh, so two workers or syncs never both record or tell. The lock names the row alone: PostgreSQL
+        refuses FOR UPDATE over the outer join that loads ``created_by``."""
+        self.session.execute(select(Escalation.id).where(Escalation.id == escalation_id).with_for_update())
+        return self.session.get(Escalation, escalation_id, populate_existing=True)
 
     @staticmethod
     def issue_name(escalation: Escalation) -> str:

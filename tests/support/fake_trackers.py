@@ -29,7 +29,7 @@ class FakeJira(FakeServer):
                  pat: str | None = None) -> None:
         super().__init__()
         self.project = project
-        self.server = server
+        self.server_mode = server
         self.issue_types = issue_types
         #: Accept this bearer personal access token (Server/DC) instead of basic authentication.
         self.pat = pat
@@ -79,9 +79,9 @@ class FakeJira(FakeServer):
             return 200, issue
         if endpoint == "search" and record.method == "GET":
             new = record.path == "/rest/api/2/search/jql"
-            if new and self.server:
+            if new and self.server_mode:
                 return 404, {"errorMessages": ["null for uri: /rest/api/2/search/jql"], "errors": {}}
-            if not new and not self.server:
+            if not new and not self.server_mode:
                 return 410, {"errorMessages": ["The requested API has been removed. Please migrate to the "
                                                "/rest/api/3/search/jql API."], "errors": {}}
             match = re.fullmatch(r'labels = "([^"]+)"(?: ORDER BY .*)?', record.query.get("jql", ""))
