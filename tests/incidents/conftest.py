@@ -69,3 +69,16 @@ def audit_actions(session: Session, ticket_id: int | None = None) -> list[str]:
     if ticket_id is not None:
         query = query.where(AuditEvent.ticket_id == ticket_id)
     return list(session.scalars(query))
+
+
+def enqueue_incident_checks(session: Session, ticket_ids: list[int]) -> None:
+    """The ``incident_check`` items the filing path enqueues for new tickets (added here where it has not)."""
+    from helpdesk.tickets.models import OutboxItem, OutboxKind
+    from helpdesk.tickets.services import outbox_insert
+
+    for ticket_id in ticket_ids:
+        key = f"incident:{ticket_id}"
+        if session.scalar(select(OutboxItem.id).where(OutboxItem.dedupe_key == key)) is None:
+            source = session.get(Ticket, ticket_id).source.value
+            session.execute(outbox_insert(OutboxKind.INCIDENT_CHECK, source, key, utcnow(), ticket_id=ticket_id))
+    session.commit()

@@ -18,16 +18,14 @@ from helpdesk.tickets.models import (
     IncidentStatus,
     Message,
     OutboxItem,
-    OutboxKind,
     Priority,
     Status,
     Ticket,
     Visibility,
 )
-from helpdesk.tickets.services import outbox_insert
 from helpdesk.worker import OutboxWorker
 from tests.conftest import csrf_token_from
-from tests.incidents.conftest import TAP_DOWN, UNRELATED, Clock, audit_actions
+from tests.incidents.conftest import TAP_DOWN, UNRELATED, Clock, audit_actions, enqueue_incident_checks
 from tests.support.reading import fresh
 
 
@@ -115,10 +113,7 @@ class TestGrouping:
         self, app: Flask, db_session: Session, file: Callable[..., Ticket], clock: Clock,
     ) -> None:
         tickets = [_report(file, n) for n in range(3)]
-        for ticket in tickets:  # what the filing path enqueues for every new ticket
-            db_session.execute(outbox_insert(OutboxKind.INCIDENT_CHECK, "web", f"incident:{ticket.id}", clock(),
-                                             ticket_id=ticket.id))
-        db_session.commit()
+        enqueue_incident_checks(db_session, [t.id for t in tickets])
         worker = OutboxWorker(app.extensions["helpdesk"].session_factory, app.extensions["helpdesk"].settings,
                               clock=lambda: clock() + timedelta(seconds=5))
         stats = worker.run_once()
