@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from helpdesk.exceptions import HelpdeskError
+from helpdesk.search.documents import GLOSSARY
 
 #: Where `make run`, CI and the Docker image build the documentation and keep the articles.
 DEFAULT_KB_DIR = Path("kb")
@@ -24,10 +25,17 @@ def kb() -> None:
               show_default=True, help="Knowledge-base articles (MyST Markdown with front matter).")
 @click.option("--docs-dir", type=click.Path(file_okay=False, path_type=Path),
               help="The built documentation; default HELPDESK_DOCS_DIR.")
-def kb_index(kb_dir: Path, docs_dir: Path | None) -> None:
-    """Rebuild the search index from kb/ and the built documentation."""
+@click.option("--glossary", type=click.Path(dir_okay=False, path_type=Path), default=GLOSSARY, show_default=True,
+              help="The glossary whose acronyms are searched as synonyms of their expansions.")
+@click.option("--full", is_flag=True, help="Read every file again instead of only those that changed.")
+def kb_index(kb_dir: Path, docs_dir: Path | None, glossary: Path, full: bool) -> None:
+    """Bring the search index up to date with kb/ and the built documentation.
+
+    Only files changed since the last build are read again (a manifest of their times, sizes and hashes is
+    kept with the index); the new index is built beside the old one and swapped in at once.
+    """
     from helpdesk.cli.context import cli_context
-    from helpdesk.search.documents import iter_built_docs, iter_kb
+    from helpdesk.search.documents import iter_sources, load_acronyms
     from helpdesk.search.services import SearchService
 
     settings = cli_context().settings
@@ -36,11 +44,23 @@ def kb_index(kb_dir: Path, docs_dir: Path | None) -> None:
         raise click.ClickException(f"No knowledge base at {kb_dir}; pass --kb-dir.")
     if not (docs_dir / "docs").is_dir():
         raise click.ClickException(f"No built documentation at {docs_dir}; run `make docs` first.")
-    documents = [*iter_kb(kb_dir), *iter_built_docs(docs_dir)]
-    with click.progressbar(length=len(documents), label="Indexing", file=sys.stderr) as bar:
-        count = SearchService(settings.index_dir).rebuild(documents, progress=lambda _doc: bar.update(1))
-    kb_count = sum(1 for d in documents if d.kind == "kb")
-    click.echo(f"Indexed {count} pages ({kb_count} knowledge-base articles) into {settings.index_dir}.")
+    acronyms = load_acronyms(glossary) if glossary.is_file() else {}
+    if not acronyms:
+        click.echo(f"No glossary at {glossary}: acronyms are searched as plain words.", err=True)
+    sources = list(iter_sources(kb_dir, docs_dir))
+    service = SearchService(settings.index_dir)
+    if full:
+        service.rebuild([])  # an empty index without a manifest: the refresh below reads every file
+    with click.progressbar(length=len(sources), label="Indexing", file=sys.stderr,
+                           item_show_func=lambda key: key) as bar:
+        def step(source, _status) -> None:  # type: ignore[no-untyped-def]
+            bar.update(1, source.key)
+
+        report = service.refresh(sources, progress=step, acronyms=acronyms)
+    kb_count = sum(1 for s in sources if s.kind == "kb")
+    click.echo(f"Indexed {report.documents} pages ({kb_count} knowledge-base articles) into {settings.index_dir}: "
+               f"{report.read} files read, {report.unchanged} unchanged, {report.removed} removed"
+               + ("" if report.swapped else "; nothing changed, the index is as it was") + ".")
 
 
 @kb.command("search")

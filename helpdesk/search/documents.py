@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
 MYST_NOISE = re.compile(r"^(\(.+\)=|```.*|:::.*|:\w+:.*)$", re.M)
 MARKUP = re.compile(r"\*\*|`")
 ROLE = re.compile(r"\{\w+\}`([^`<]*?)(?:\s*<[^>]+>)?`")
+SUBHEADING = re.compile(r"^#{2,6}\s+(.+?)\s*#*\s*$", re.M)
 
 #: Pages for the people who run the helpdesk, not for delegates asking a question: the operator guide, the
 #: helpdesk's settings, commands and HTTP API, its benchmark figures, and the contributor guide. Search
@@ -37,6 +39,9 @@ class Document:
     body: str
     tags: list[str] = field(default_factory=list)
     queues: list[str] = field(default_factory=list)
+    #: The section headings below the title, one a line: indexed as their own field, ranked between the
+    #: title and the body (a page with a "Columns" section answers "... columns" better than a mention).
+    headings: str = ""
 
 
 def read_kb_article(path: Path, kb_root: Path) -> Document:
@@ -50,10 +55,12 @@ def read_kb_article(path: Path, kb_root: Path) -> Document:
     # The heading repeats the title, which is indexed (and shown) on its own.
     body = ROLE.sub(r"\1", MYST_NOISE.sub("", re.sub(r"^#\s+.+$", "", text, count=1, flags=re.M)))
     body = MARKUP.sub("", body)  # snippets are shown as plain text
+    headings = "\n".join(MARKUP.sub("", ROLE.sub(r"\1", h)) for h in SUBHEADING.findall(text))
     relative = path.relative_to(kb_root.parent).with_suffix(".html").as_posix()
     return Document(
         kind="kb", path=f"/docs/{relative}", title=title, body=body,
         tags=[str(t) for t in _as_list(meta.get("tags"))], queues=[str(q) for q in _as_list(meta.get("queues"))],
+        headings=headings,
     )
 
 
@@ -67,11 +74,15 @@ class _ArticleText(HTMLParser):
     """Collects the page title and the text of the main article, skipping scripts and navigation."""
 
     SKIP = {"script", "style", "nav", "header", "footer", "aside", "button"}
+    #: Section headings (the page's h1 is its title, indexed on its own).
+    HEADINGS = {"h2", "h3", "h4", "h5", "h6"}
 
     def __init__(self) -> None:
         super().__init__()
         self.title = ""
         self.parts: list[str] = []
+        self.headings: list[str] = []
+        self._heading: list[str] | None = None
         self._in_title = False
         self._in_body = False
         self._in_article = 0
@@ -89,10 +100,16 @@ class _ArticleText(HTMLParser):
             self._skip_stack.append(tag)
         elif tag == "article" or (self._in_article and tag in ("article", "div", "section")):
             self._in_article += 1
+        elif self._in_article and tag in self.HEADINGS:
+            self._heading = []
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
             self._in_title = False
+        elif tag in self.HEADINGS and self._heading is not None:
+            if text := " ".join(self._heading).strip():
+                self.headings.append(text)
+            self._heading = None
         elif self._skip_stack and tag == self._skip_stack[-1]:
             self._skip_stack.pop()
             self._skip -= 1
@@ -104,6 +121,8 @@ class _ArticleText(HTMLParser):
             self.title += data
         elif self._in_article and not self._skip and data.strip():
             self.parts.append(data.strip())
+            if self._heading is not None:
+                self._heading.append(data.strip())
 
 
 def read_built_page(path: Path, site_root: Path) -> Document | None:
@@ -113,7 +132,8 @@ def read_built_page(path: Path, site_root: Path) -> Document | None:
     if not body:
         return None
     title = re.sub(r"\s+[—–-]+\s+DP0 Support Desk\s*$", "", parser.title.replace("\u00b6", "")).strip()
-    return Document(kind="docs", path="/docs/" + path.relative_to(site_root).as_posix(), title=title, body=body)
+    return Document(kind="docs", path="/docs/" + path.relative_to(site_root).as_posix(), title=title, body=body,
+                    headings="\n".join(parser.headings))
 
 
 def iter_built_docs(site_root: Path) -> Iterator[Document]:
@@ -124,6 +144,63 @@ def iter_built_docs(site_root: Path) -> Iterator[Document]:
         document = read_built_page(path, site_root)
         if document is not None:
             yield document
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file the index is built from; ``key`` names it in the index's manifest (kind and relative path)."""
+
+    key: str
+    path: Path
+    kind: str  # "kb" (a MyST article) or "docs" (a built HTML page)
+    root: Path
+
+    def documents(self) -> list[Document]:
+        if self.kind == "kb":
+            return [read_kb_article(self.path, self.root)]
+        page = read_built_page(self.path, self.root)
+        return [page] if page is not None else []
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def iter_sources(kb_root: Path, site_root: Path | None) -> Iterator[SourceFile]:
+    """The files ``helpdesk kb index`` reads: the articles, then the built documentation's pages."""
+    for path in sorted(kb_root.glob("**/*.md")):
+        if path.name not in ("index.md", "README.md"):
+            yield SourceFile("kb:" + path.relative_to(kb_root).as_posix(), path, "kb", kb_root)
+    if site_root is not None:
+        for path in sorted((site_root / "docs").glob("**/*.html")):
+            if path.name not in ("genindex.html", "search.html"):
+                yield SourceFile("docs:" + path.relative_to(site_root).as_posix(), path, "docs", site_root)
+
+
+#: The glossary whose acronyms search treats as synonyms of their expansions, in a source checkout.
+GLOSSARY = Path("docs/_data/acronyms.yaml")
+_EXPANSION_END = re.compile(r"[,.;(]")
+_MINOR = {"of", "the", "and", "for", "a", "an", "in", "on", "to"}
+
+
+def load_acronyms(path: Path | None = None) -> dict[str, str]:
+    """``{"TAP": "Table Access Protocol", ...}`` from the glossary: the expansion is the text before the first
+    comma, period or parenthesis, kept only when its words' initials spell the acronym's first letter (entries
+    that explain rather than expand, such as one quoting the planning note, are left out). Empty when the
+    glossary is absent (an installed package without the documentation sources)."""
+    candidates = [path] if path is not None else [GLOSSARY, Path(__file__).resolve().parents[2] / GLOSSARY]
+    for candidate in candidates:
+        if candidate.is_file():
+            data = yaml.safe_load(candidate.read_text(encoding="utf-8")) or {}
+            break
+    else:
+        return {}
+    pairs = {}
+    for acronym, text in (data.get("acronyms") or {}).items():
+        expansion = _EXPANSION_END.split(str(text), maxsplit=1)[0].strip()
+        words = [w for w in expansion.split() if w.lower() not in _MINOR]
+        if len(words) >= 2 and words[0][:1].lower() == str(acronym)[:1].lower():
+            pairs[str(acronym)] = expansion
+    return pairs
 
 
 def _first_heading(text: str) -> str | None:
