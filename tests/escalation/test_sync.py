@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 from click.testing import CliRunner
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +14,9 @@ from sqlalchemy.orm import Session
 from helpdesk.cli import cli
 from helpdesk.cli.context import CliContext
 from helpdesk.config import Settings
-from helpdesk.tickets.models import Escalation, EscalationState
+from helpdesk.factory import Factory
+from helpdesk.tickets.escalation import RemoteIssue
+from helpdesk.tickets.models import Escalation, EscalationState, Message
 from helpdesk.worker import OutboxWorker
 from tests.escalation.conftest import escalate
 from tests.support.fake_trackers import FakeGitHubIssues, FakeJira
@@ -100,3 +103,22 @@ def test_an_unreadable_issue_changes_nothing_and_the_command_says_so(
     assert db_session.scalars(select(Escalation)).one().state is EscalationState.OPEN
     code, output = sync(settings)  # the next run reads it
     assert code == 0 and "1 changed state" in output
+
+
+def test_two_syncs_that_both_saw_it_done_tell_the_requester_once(
+    client: FlaskClient, db_session: Session, staff_token: str, app: Flask, settings: Settings,
+    make_worker: Callable[..., OutboxWorker], fake_jira: FakeJira,
+) -> None:
+    escalation = escalated_and_filed(client, db_session, staff_token, make_worker)
+    done = RemoteIssue("DM-1", f"{fake_jira.url}/browse/DM-1", EscalationState.RESOLVED, "Done")
+    told = []
+    for _ in range(2):  # each with its own session, as two `helpdesk escalations sync` runs would be
+        session = app.extensions["helpdesk"].session_factory()
+        try:
+            told.append(Factory(session, settings).create_escalation_service().apply(escalation.id, done))
+        finally:
+            session.close()
+    assert told == [(True, True), (False, False)]
+    fresh(db_session)
+    public = [m for m in db_session.scalars(select(Message)) if "as fixed" in m.body]
+    assert len(public) == 1
