@@ -8,6 +8,7 @@ is the label, so a later correction wins.
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from helpdesk.triage.model import Example, TriageModel
+from helpdesk.triage.rules import RuleSet
 
 #: Audit actions whose ``changes.queue`` (or ``queue``) records a person choosing a ticket's queue.
 SORTING_ACTIONS = ("ticket.updated", "triage.corrected")
@@ -96,3 +98,32 @@ def cross_validate(examples: list[Example], folds: int = 5, seed: int = 0) -> di
     per_queue = {queue: right[queue] / total[queue] for queue in sorted(total)}
     return {"folds": folds, "accuracy": sum(right.values()) / len(examples), "per_queue": per_queue,
             "examples": dict(sorted(total.items()))}
+
+
+def threshold_table(items: list[dict], extra: list[Example], rules: RuleSet, *, folds: int = 5, seed: int = 0,
+                    thresholds: tuple[float, ...] = (0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60),
+                    ) -> list[tuple[float, float, float]]:
+    """How the whole engine (rules, then the model) would do at each confidence threshold.
+
+    Cross-validation over ``items`` (labelled questions; pass the train split only, never the held-out one):
+    each fold's model is trained on the other folds plus ``extra`` (e.g. the knowledge base's tags). Returns
+    ``(threshold, share held for a person, accuracy of the rest)`` rows, to choose the threshold honestly.
+    """
+    from helpdesk.triage.decide import TriageEngine  # decide imports this module's neighbours, not this one
+
+    shuffled = list(items)
+    random.Random(seed).shuffle(shuffled)
+    outcomes: list[tuple[float, bool]] = []
+    for fold in range(folds):
+        test = shuffled[fold::folds]
+        train = [i for index, i in enumerate(shuffled) if index % folds != fold]
+        model = TriageModel.train([(i["title"], i.get("body") or "", i["queue"]) for i in train] + list(extra))
+        engine = TriageEngine(rules, model, threshold=0.0)
+        for item in test:
+            decision = engine.decide(item["title"], item.get("body") or "")
+            outcomes.append((decision.confidence, decision.queue == item["queue"]))
+    rows = []
+    for threshold in thresholds:
+        kept = [right for confidence, right in outcomes if confidence >= threshold]
+        rows.append((threshold, 1 - len(kept) / len(outcomes), sum(kept) / len(kept) if kept else 0.0))
+    return rows

@@ -32,10 +32,10 @@ def test_staff_correct_a_queue_in_the_triage_view(live_server, page) -> None:  #
     from helpdesk.factory import Factory
 
     tickets = Factory(session, live_server.app.extensions["helpdesk"].settings).create_ticket_service()
-    vague = tickets.file(delegate, "hello", "a question", Source.WEB).ticket
+    vague = tickets.file(delegate, "help", "please help me", Source.WEB).ticket
     clear = tickets.file(delegate, "TAP query times out", "My ADQL query on the Object table times out", Source.WEB)
     assert vague.queue is None and clear.ticket.queue.slug == "catalogs"
-    best = decide("hello", "a question").guesses[0].queue
+    best = decide("help", "please help me").guesses[0].queue
     chosen = "accounts" if best != "accounts" else "general"
     session.close()
 

@@ -28,7 +28,7 @@ from tests.support.slack import EVENTS, message_event, send
 
 CATALOG_QUESTION = ("TAP query times out", "My ADQL query on dp02_dc2_catalogs.Object through TAP times out after 30 s")
 BUTLER_QUESTION = ("butler.get calexp fails", 'butler.get("calexp", dataId) says collection 2.2i/runs/DP0.2 is missing')
-VAGUE_QUESTION = ("hello", "a question")
+VAGUE_QUESTION = ("help", "please help me")
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def assert_sorted(ticket: Ticket, queue: str) -> None:
     assert ticket.queue is not None and ticket.queue.slug == queue
     assert ticket.status is Status.TRIAGED
     assert ticket.triage["queue"] == queue and not ticket.triage["needs_person"]
-    assert ticket.triage["reasons"] and ticket.triage["confidence"] >= 0.55
+    assert ticket.triage["reasons"] and ticket.triage["confidence"] >= 0.40
     assert len(ticket.triage["guesses"]) == 2
 
 
