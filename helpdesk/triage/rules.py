@@ -58,20 +58,26 @@ class TermIndex:
     exact: dict[tuple[str, ...], list[tuple[str, str, float]]]  # tokens -> [(queue, term, weight)]
     prefix: dict[tuple[tuple[str, ...], int], dict[str, list[tuple[str, str, float]]]]
     lengths: tuple[int, ...]
+    #: ``prefix`` by the words before the prefix, so that each position looks up only the tables that can match.
+    prefix_by_head: dict[tuple[str, ...], list[tuple[int, dict[str, list[tuple[str, str, float]]]]]] = field(
+        default_factory=dict)
 
     def matches(self, words: list[str]) -> set[tuple[str, str, float]]:
         found: set[tuple[str, str, float]] = set()
         count = len(words)
+        exact, by_head = self.exact, self.prefix_by_head
         for i in range(count):
             for n in self.lengths:
                 if i + n > count:
                     break
                 key = tuple(words[i:i + n])
-                if (hit := self.exact.get(key)) is not None:
+                if (hit := exact.get(key)) is not None:
                     found.update(hit)
-                for (head, size), table in self.prefix.items():
-                    if len(head) == n - 1 and key[:-1] == head and (hit := table.get(key[-1][:size])) is not None:
-                        found.update(hit)
+                if (tables := by_head.get(key[:-1])) is not None:
+                    last = key[-1]
+                    for size, table in tables:
+                        if (hit := table.get(last[:size])) is not None:
+                            found.update(hit)
         return found
 
 
@@ -90,7 +96,10 @@ def build_index(queues: dict[str, dict[str, float]]) -> TermIndex:
                 table.setdefault(parts[-1], []).append((slug, term, weight))
             else:
                 exact.setdefault(tuple(parts), []).append((slug, term, weight))
-    return TermIndex(exact, prefix, tuple(sorted(lengths)))
+    by_head: dict[tuple[str, ...], list[tuple[int, dict[str, list[tuple[str, str, float]]]]]] = {}
+    for (head, size), table in prefix.items():
+        by_head.setdefault(head, []).append((size, table))
+    return TermIndex(exact, prefix, tuple(sorted(lengths)), by_head)
 
 
 @dataclass(frozen=True)
