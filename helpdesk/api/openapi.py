@@ -389,7 +389,11 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
                                                                       "maximum": SEARCH_LIMIT_MAX, "default": 5}},
                     ],
                     "responses": {
-                        "200": _json({"type": "array", "items": _ref("SearchHit")}, "Matches, best first."),
+                        "200": _json({"type": "array", "items": _ref("SearchHit")}, "Matches, best first.",
+                                     {"X-Search-Suggestion": {
+                                         "description": "A corrected spelling of a short search whose words "
+                                                        "the index does not know; absent otherwise.",
+                                         "schema": {"type": "string"}}}),
                         **_errors(401, 422),
                         "503": _json(_ref("Error"), "The search index has not been built "
                                                     "(`search_unavailable`), or the database is unavailable."),

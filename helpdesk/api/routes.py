@@ -219,8 +219,12 @@ def kb_search() -> ResponseReturnValue:
         raise InvalidInputError("limit must be a whole number.") from exc
     # Operator pages are for staff; delegates typing a question are not offered them.
     audience = "staff" if current_user().is_staff else "delegates"
-    hits = get_factory().create_search_service().query(request.args.get("q", ""), limit, audience)
-    return jsonify([hit.to_dict() for hit in hits])
+    result = get_factory().create_search_service().search(request.args.get("q", ""), limit, audience)
+    response = jsonify([hit.to_dict() for hit in result.hits])
+    if result.suggestion:
+        # The body stays a list of hits (its shape is public); "did you mean" travels beside it.
+        response.headers["X-Search-Suggestion"] = result.suggestion
+    return response
 
 
 @bp.get("/programs/<slug>")

@@ -75,9 +75,12 @@ def kb_search(query: str, limit: int, as_json: bool, audience: str) -> None:
     from helpdesk.search.services import SearchService
 
     try:
-        hits = SearchService(cli_context().settings.index_dir).query(query, limit, audience)
+        result = SearchService(cli_context().settings.index_dir).search(query, limit, audience)
     except HelpdeskError as exc:
         raise click.ClickException(exc.message) from exc
+    hits = result.hits
+    if result.suggestion and not as_json:
+        click.echo(f"Did you mean: {result.suggestion}")
     if as_json:
         click.echo(json.dumps([hit.to_dict() for hit in hits], indent=2))
         return

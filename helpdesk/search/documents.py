@@ -27,6 +27,7 @@ STAFF_ONLY_URLS = (
     "/docs/docs/reference/cli.html",
     "/docs/docs/reference/http-api.html",
     "/docs/docs/reference/performance.html",
+    "/docs/docs/reference/search.html",
     "/docs/docs/contributing.html",
 )
 

@@ -344,7 +344,8 @@ def _add(writer: Any, document: Document) -> None:
     writer.update_document(
         path=document.path, kind=document.kind, title=document.title, headings=document.headings,
         tags=",".join(document.tags), queues=",".join(document.queues), body=document.body,
-        words=f"{document.title}\n{document.headings}\n{document.body}", body_excerpt=document.body[:400],
+        words=f"{document.title}\n{document.headings}\n{' '.join(document.tags)}\n{document.body}",
+        body_excerpt=document.body[:400],
     )
 
 

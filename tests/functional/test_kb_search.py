@@ -118,3 +118,11 @@ def test_a_whole_question_through_the_api(client, staff_token, indexed) -> None:
     too_long = client.get("/api/v1/kb/search", query_string={"q": "x" * (QUERY_MAX + 1)},
                           headers={"Authorization": f"Bearer {staff_token}"})
     assert too_long.status_code == 422
+
+
+def test_api_sends_did_you_mean_in_a_header_and_keeps_the_list(client, staff_token, indexed) -> None:  # type: ignore[no-untyped-def]
+    headers = {"Authorization": f"Bearer {staff_token}"}
+    typo = client.get("/api/v1/kb/search?q=tap+timout", headers=headers)
+    assert typo.status_code == 200 and isinstance(typo.get_json(), list)
+    assert typo.headers["X-Search-Suggestion"] == "tap timeout"
+    assert "X-Search-Suggestion" not in client.get("/api/v1/kb/search?q=tap+timeout", headers=headers).headers
