@@ -26,14 +26,16 @@ import binascii
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Insert, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from helpdesk import audit
 from helpdesk.accounts.models import Identity, Person, Provider
@@ -111,6 +113,49 @@ TRIAGE_AUDITED = ("queue", "confidence", "decided_by", "needs_person", "priority
 
 #: Attempts at storing one inbound message when a concurrent writer took its thread in between.
 ATTEMPTS = 3
+
+
+class QueueCache:
+    """The queues by slug, read at most once a minute per process: triage needs one for every new ticket.
+
+    Queues change only when an operator loads them (``helpdesk queues load``), so a minute's delay is fine;
+    the cached rows are merged into each session without SQL, so the ticket's ``queue`` needs no query either.
+    """
+
+    TTL = timedelta(seconds=60)
+
+    def __init__(self) -> None:
+        self._by_bind: dict[str, tuple[datetime, dict[str, Queue]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, slug: str, now: datetime) -> Queue | None:
+        key = str(session.get_bind().url)
+        with self._lock:
+            cached = self._by_bind.get(key)
+        if cached is None or now - cached[0] > self.TTL or now < cached[0]:
+            queues = {}
+            for queue in session.scalars(select(Queue)):
+                queues[queue.slug] = queue
+            cached = (now, {slug_: _detached_copy(queue) for slug_, queue in queues.items()})
+            with self._lock:
+                self._by_bind[key] = cached
+        queue = cached[1].get(slug)
+        return session.merge(queue, load=False) if queue is not None else None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_bind.clear()
+
+
+def _detached_copy(queue: Queue) -> Queue:
+    """A copy of a loaded queue that belongs to no session, to merge into others without a query."""
+    values = {column.key: getattr(queue, column.key) for column in Queue.__table__.columns}
+    copy = Queue(**values)
+    make_transient_to_detached(copy)
+    return copy
+
+
+QUEUE_CACHE = QueueCache()
 
 
 def status_after_message(status: Status, *, public: bool, by_requester: bool, by_staff: bool) -> Status:
@@ -229,7 +274,6 @@ class TicketService:
         self.acknowledge = acknowledge
         #: Sorts every new ticket as it is filed, the same way on every entry point; None leaves them unsorted.
         self.triage = triage
-        self._queue_id_cache: dict[str, int] | None = None
 
     # -- filing: the web form, the API, the demo loader (strict text) -----------------------------
 
@@ -377,11 +421,10 @@ class TicketService:
         now = self.clock()
         priority, decision = Priority.NORMAL, None
         if self.triage is not None and queue is None:
-            decision, queue_id = self._triage(subject, body, source, external)
+            decision, queue = self._triage(subject, body, source, external)
             priority = Priority(decision["priority"])
             audit_data = {**audit_data, "triage": {key: decision[key] for key in TRIAGE_AUDITED}}
-        else:
-            queue_id = queue.id if queue else None
+        queue_id = queue.id if queue is not None else None
         values = {
             "subject": subject, "body": body, "source": source.value,
             "status": (Status.TRIAGED if queue_id else Status.NEW).value, "priority": priority.value,
@@ -391,6 +434,8 @@ class TicketService:
         if returning_object:
             ticket = self.session.scalars(INSERT_TICKET_OBJECT, [values]).one()
             ticket_id = ticket.id
+            # The queue is known: the answer needs no query for it (the requester is in the session already).
+            set_committed_value(ticket, "queue", queue)
         else:
             ticket = ticket_id = self.session.execute(INSERT_TICKET, values).scalar_one()
         writes = [audit.insert_event("ticket.filed", actor_id=requester_id, ticket_id=ticket_id, created_at=now,
@@ -404,24 +449,15 @@ class TicketService:
         return ticket
 
     def _triage(self, subject: str, body: str, source: Source,
-                external: Mapping[str, Any]) -> tuple[dict[str, Any], int | None]:
+                external: Mapping[str, Any]) -> tuple[dict[str, Any], Queue | None]:
         """The triage decision for a new ticket, and the queue it goes to (None: it waits for a person)."""
         assert self.triage is not None
         # The Slack channel or forum category it was asked in; rules may map those to a queue.
         hint = external.get("category_id") or external.get("from_channel") or external.get("channel")
         decision = self.triage.decide(subject, body, source=source.value,
                                       channel_hint=str(hint) if hint is not None else None)
-        queue_id = None
-        if not decision.needs_person:
-            queue_id = self._queue_ids().get(decision.queue)
-        return decision.as_json(), queue_id
-
-    def _queue_ids(self) -> dict[str, int]:
-        """Queue ids by slug; read once per service (queues change only when an operator loads them)."""
-        if self._queue_id_cache is None:
-            rows = self.session.execute(select(Queue.slug, Queue.id))
-            self._queue_id_cache = {slug: queue_id for slug, queue_id in rows}
-        return self._queue_id_cache
+        queue = None if decision.needs_person else QUEUE_CACHE.get(self.session, decision.queue, self.clock())
+        return decision.as_json(), queue
 
     def _add_message(
         self, ticket: Ticket, *, author_id: int | None, body: str, visibility: Visibility, by_requester: bool,
