@@ -45,6 +45,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_queue_cache() -> Iterator[None]:
+    """Every test starts from an empty database; the per-process queue cache must not outlive it."""
+    from helpdesk.tickets.services import QUEUE_CACHE
+
+    QUEUE_CACHE.clear()
+    yield
+    QUEUE_CACHE.clear()
+
+
 @pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database with the current schema: SQLite, then PostgreSQL when configured."""
