@@ -50,7 +50,8 @@ class Factory:
         from helpdesk.tickets.services import TicketService
 
         return TicketService(self.session, self.clock, acknowledge=self.settings.channel_acknowledge,
-                             triage=self.create_triage_engine() if self.settings.triage_enabled else None)
+                             triage=self.create_triage_engine() if self.settings.triage_enabled else None,
+                             owner_strategy=self.settings.assignment)
 
     def create_triage_engine(self) -> TriageEngine:
         """The triage engine the settings describe, built once per process (the model file loads once)."""

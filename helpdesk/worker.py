@@ -94,8 +94,9 @@ class OutboxWorker:
     # -- loop ------------------------------------------------------------------------------------
 
     def run_once(self) -> Stats:
-        """Deliver everything due now, then return (``helpdesk worker --once``)."""
+        """Warn of first responses coming due, deliver everything due now, then return (``helpdesk worker --once``)."""
         stats = Stats()
+        self.sweep_sla()
         while not self.stopping.is_set():
             claimed = self.claim()
             if not claimed:
@@ -135,6 +136,16 @@ class OutboxWorker:
                 log.info("outbox: %s", stats)
             self.stopping.wait(self.settings.worker_poll_seconds)
         log.info("worker stopped")
+
+    def sweep_sla(self) -> None:
+        """Queue the warnings of first responses that entered their warning window (each once; see sla_warnings)."""
+        from helpdesk.tickets.sla_warnings import SlaService
+
+        session = self.session_factory()
+        try:
+            SlaService.from_settings(session, self.settings, self.clock).sweep()
+        finally:
+            session.close()
 
     # -- claim -----------------------------------------------------------------------------------
 

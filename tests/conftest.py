@@ -48,7 +48,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _fresh_queue_cache() -> Iterator[None]:
     """Every test starts from an empty database; the per-process queue cache must not outlive it."""
-    from helpdesk.tickets.services import QUEUE_CACHE
+    from helpdesk.tickets.queue_cache import QUEUE_CACHE
 
     QUEUE_CACHE.clear()
     yield

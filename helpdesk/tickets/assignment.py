@@ -33,6 +33,7 @@ from helpdesk.accounts.services import AccountService
 from helpdesk.db import utcnow
 from helpdesk.exceptions import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from helpdesk.tickets.models import Queue, QueueMember, Status, Ticket
+from helpdesk.tickets.queue_cache import QUEUE_CACHE
 
 Strategy = Literal["least_loaded", "round_robin"]
 STRATEGIES: tuple[Strategy, ...] = ("least_loaded", "round_robin")
@@ -222,6 +223,7 @@ class AssignmentService:
         audit.record(self.session, "queue.member_added", actor_id=actor.id if actor else None,
                      queue=queue.slug, member=person.handle)
         self.session.commit()
+        QUEUE_CACHE.clear()  # filing here assigns owners in this queue at once; other processes within a minute
         return True
 
     def remove_member(self, actor: Person | None, queue_slug: str, login: str) -> None:
@@ -243,6 +245,7 @@ class AssignmentService:
         audit.record(self.session, "queue.member_removed", actor_id=actor.id if actor else None,
                      queue=queue.slug, member=person.handle)
         self.session.commit()
+        QUEUE_CACHE.clear()
 
     def queues_of(self, person: Person) -> list[Queue]:
         return list(self.session.scalars(

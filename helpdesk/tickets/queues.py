@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from helpdesk.exceptions import InvalidInputError
 from helpdesk.tickets.models import Queue
+from helpdesk.tickets.queue_cache import QUEUE_CACHE
 
 
 class QueueConfig(BaseModel):
@@ -50,8 +51,6 @@ def sync_queues(session: Session, configs: list[QueueConfig]) -> tuple[int, int]
 
     Queues missing from the file are kept: tickets still point at them.
     """
-    from helpdesk.tickets.services import QUEUE_CACHE
-
     QUEUE_CACHE.clear()  # this process sees the new queues at once; others within a minute
     existing = {q.slug: q for q in session.scalars(select(Queue))}
     created = updated = 0

@@ -26,15 +26,14 @@ import binascii
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Insert, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from helpdesk import audit
@@ -66,6 +65,7 @@ from helpdesk.tickets.models import (
     Ticket,
     Visibility,
 )
+from helpdesk.tickets.queue_cache import QUEUE_CACHE
 
 if TYPE_CHECKING:
     from helpdesk.triage import TriageEngine
@@ -115,47 +115,6 @@ TRIAGE_AUDITED = ("queue", "confidence", "decided_by", "needs_person", "priority
 ATTEMPTS = 3
 
 
-class QueueCache:
-    """The queues by slug, read at most once a minute per process: triage needs one for every new ticket.
-
-    Queues change only when an operator loads them (``helpdesk queues load``), so a minute's delay is fine;
-    the cached rows are merged into each session without SQL, so the ticket's ``queue`` needs no query either.
-    """
-
-    TTL = timedelta(seconds=60)
-
-    def __init__(self) -> None:
-        self._by_bind: dict[str, tuple[datetime, dict[str, Queue]]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, session: Session, slug: str, now: datetime) -> Queue | None:
-        key = str(session.get_bind().url)
-        with self._lock:
-            cached = self._by_bind.get(key)
-        if cached is None or now - cached[0] > self.TTL or now < cached[0]:
-            queues = {}
-            for queue in session.scalars(select(Queue)):
-                queues[queue.slug] = queue
-            cached = (now, {slug_: _detached_copy(queue) for slug_, queue in queues.items()})
-            with self._lock:
-                self._by_bind[key] = cached
-        queue = cached[1].get(slug)
-        return session.merge(queue, load=False) if queue is not None else None
-
-    def clear(self) -> None:
-        with self._lock:
-            self._by_bind.clear()
-
-
-def _detached_copy(queue: Queue) -> Queue:
-    """A copy of a loaded queue that belongs to no session, to merge into others without a query."""
-    values = {column.key: getattr(queue, column.key) for column in Queue.__table__.columns}
-    copy = Queue(**values)
-    make_transient_to_detached(copy)
-    return copy
-
-
-QUEUE_CACHE = QueueCache()
 
 
 def status_after_message(status: Status, *, public: bool, by_requester: bool, by_staff: bool) -> Status:
@@ -267,13 +226,16 @@ class TicketService:
     """The ticket core. Routes, the CLI, the worker and the channels' routes call it; it never imports Flask."""
 
     def __init__(self, session: Session, clock: Callable[[], datetime] = utcnow, *,
-                 acknowledge: bool = True, triage: TriageEngine | None = None) -> None:
+                 acknowledge: bool = True, triage: TriageEngine | None = None,
+                 owner_strategy: assignment.Strategy = "least_loaded") -> None:
         self.session = session
         self.clock = clock
         #: Post an acknowledgement into the thread of every ticket filed from a channel.
         self.acknowledge = acknowledge
         #: Sorts every new ticket as it is filed, the same way on every entry point; None leaves them unsorted.
         self.triage = triage
+        #: How a new ticket's owner is picked among its queue's members (HELPDESK_ASSIGNMENT).
+        self.owner_strategy = owner_strategy
 
     # -- filing: the web form, the API, the demo loader (strict text) -----------------------------
 
@@ -430,6 +392,8 @@ class TicketService:
             "status": (Status.TRIAGED if queue_id else Status.NEW).value, "priority": priority.value,
             "queue_id": queue_id, "requester_id": requester_id, "thread_key": thread_key,
             "external": external, "triage": decision, "created_at": now, "updated_at": now,
+            # The first-response clock starts when the ticket gets its queue: here, when triage was sure.
+            "first_response_due_at": sla.first_response_due(queue, now) if queue is not None else None,
         }
         if returning_object:
             ticket = self.session.scalars(INSERT_TICKET_OBJECT, [values]).one()
@@ -446,6 +410,8 @@ class TicketService:
             writes.append(outbox_insert(OutboxKind.ACK, source.value, f"ack:{ticket_id}", now, ticket_id=ticket_id))
         # The rows are never read back here: one round trip for all of them.
         execute_inserts(self.session, writes)
+        if queue_id is not None and QUEUE_CACHE.has_members(self.session, queue_id, now):
+            assignment.assign_owner(self.session, ticket, strategy=self.owner_strategy, now=now)
         return ticket
 
     def _triage(self, subject: str, body: str, source: Source,

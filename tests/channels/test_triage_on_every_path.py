@@ -136,3 +136,20 @@ def test_the_command_line_decides_as_intake_does(client: FlaskClient, db_session
     answer = json.loads(result.stdout.splitlines()[0])
     assert (answer["queue"], answer["priority"]) == (ticket.triage["queue"], ticket.triage["priority"])
     assert answer["confidence"] == pytest.approx(ticket.triage["confidence"], abs=0.001)
+
+
+def test_a_sorted_ticket_gets_its_clock_and_an_owner_with_room_at_once(
+    client: FlaskClient, db_session: Session, make_person: Callable[..., Person], settings: Settings,
+) -> None:
+    from helpdesk.tickets.assignment import AssignmentService
+
+    make_person("cleo", "staff")
+    AssignmentService(db_session).add_member(None, "catalogs", "cleo")
+    title, body = CATALOG_QUESTION
+    assert send(client, EVENTS, message_event(f"{title}\n{body}")).status_code == 200
+    ticket = only_ticket(db_session)
+    assert ticket.queue.slug == "catalogs" and ticket.assignee is not None and ticket.assignee.handle == "cleo"
+    hours = ticket.queue.first_response_hours
+    assert (ticket.first_response_due_at - ticket.created_at).total_seconds() == hours * 3600
+    assigned = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "ticket.assigned")).one()
+    assert assigned.data["auto"] is True and assigned.actor_id is None
