@@ -55,6 +55,12 @@ def main() -> dict[str, float]:
             run_load(server.url, lambda i: make(TOTAL + i), total=WARMUP, concurrency=CONCURRENCY)
             helpdesk = run_load(server.url, make, total=TOTAL, concurrency=CONCURRENCY)
         stored = count_rows(url, "ticket") - WARMUP
+        # The same requests with triage off: the cost of sorting at intake, against the same baseline.
+        progress("helpdesk again with HELPDESK_TRIAGE_ENABLED=false")
+        untriaged_env = {**env, "HELPDESK_TRIAGE_ENABLED": "false"}
+        with gunicorn("helpdesk:create_app()", untriaged_env) as server:
+            run_load(server.url, lambda i: make(3 * TOTAL + i), total=WARMUP, concurrency=CONCURRENCY)
+            untriaged = run_load(server.url, lambda i: make(4 * TOTAL + i), total=TOTAL, concurrency=CONCURRENCY)
 
     ratio = helpdesk.throughput / baseline.throughput if baseline.throughput else 0.0
     report("Ticket intake (POST /api/v1/tickets) vs bare Flask + one INSERT", [
@@ -62,12 +68,15 @@ def main() -> dict[str, float]:
         ("gunicorn", f"{GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads (gthread), same for both"),
         ("requests / concurrency", f"{TOTAL} / {CONCURRENCY}"),
         ("baseline throughput", f"{baseline.throughput:8.1f} req/s  p50 {baseline.p50:6.1f} ms  p99 {baseline.p99:6.1f} ms"),
-        ("helpdesk throughput", f"{helpdesk.throughput:8.1f} req/s  p50 {helpdesk.p50:6.1f} ms  p99 {helpdesk.p99:6.1f} ms"),
-        ("ratio helpdesk/baseline", f"{ratio:.2f}"),
+        ("helpdesk throughput", f"{helpdesk.throughput:8.1f} req/s  p50 {helpdesk.p50:6.1f} ms  p99 {helpdesk.p99:6.1f} ms"
+                                "  (triage on)"),
+        ("ratio helpdesk/baseline", f"{ratio:.2f}  (triage on)"),
+        ("without triage", f"{untriaged.throughput:8.1f} req/s  p50 {untriaged.p50:6.1f} ms  p99 {untriaged.p99:6.1f} ms"
+                           f"  ratio {untriaged.throughput / baseline.throughput if baseline.throughput else 0:.2f}"),
         ("baseline acknowledged/stored", f"{baseline.acknowledged}/{baseline_stored}  errors {baseline.errors}"),
         ("helpdesk acknowledged/stored", f"{helpdesk.acknowledged}/{stored}  errors {helpdesk.errors}"),
     ])
-    return {"ratio": ratio, "helpdesk_rps": helpdesk.throughput, "baseline_rps": baseline.throughput}
+    return {"ratio": ratio, "ratio_without_triage": untriaged.throughput / baseline.throughput if baseline.throughput else 0.0, "helpdesk_rps": helpdesk.throughput, "baseline_rps": baseline.throughput}
 
 
 if __name__ == "__main__":
