@@ -12,9 +12,9 @@ import click
 from helpdesk.accounts.cli import staff
 from helpdesk.cli.commands import db, demo, discourse, init, queues, serve, worker
 from helpdesk.cli.context import CliContext, cli_context
+from helpdesk.cli.escalations import escalations
 from helpdesk.programs.cli import programs
 from helpdesk.search.cli import kb
-from helpdesk.tickets.escalation_cli import escalations
 from helpdesk.triage.cli import triage
 
 __all__ = ["CliContext", "cli", "cli_context", "main"]
