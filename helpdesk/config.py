@@ -168,6 +168,11 @@ class Settings(BaseSettings):
         "`wip_limit_per_assignee`: `least_loaded` (fewest open tickets in the queue; ties go to whoever waited "
         "longest for one) or `round_robin` (whoever waited longest).",
     )
+    incident_checks: bool = Field(
+        True,
+        description="Check every new ticket, in the worker, for other reports of the same failure within "
+        "`HELPDESK_INCIDENT_WINDOW_MINUTES`, and group them into an incident.",
+    )
     incident_window_minutes: int = Field(
         60, ge=1, le=7 * 24 * 60,
         description="Reports of the same failure filed within this many minutes of each other are grouped into one "

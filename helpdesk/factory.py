@@ -51,7 +51,8 @@ class Factory:
 
         return TicketService(self.session, self.clock, acknowledge=self.settings.channel_acknowledge,
                              triage=self.create_triage_engine() if self.settings.triage_enabled else None,
-                             owner_strategy=self.settings.assignment)
+                             owner_strategy=self.settings.assignment,
+                             incident_checks=self.settings.incident_checks)
 
     def create_triage_engine(self) -> TriageEngine:
         """The triage engine the settings describe, built once per process (the model file loads once)."""

@@ -81,6 +81,8 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "log_level": "WARNING",
             # Tests of other behaviour file tickets that stay unsorted; tests/triage_intake/ turns triage on.
             "triage_enabled": False,
+            # Likewise the incident check each filing queues for the worker; tests/incidents/ queue their own.
+            "incident_checks": False,
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]

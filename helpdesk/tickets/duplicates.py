@@ -28,7 +28,7 @@ from helpdesk.accounts.models import Person
 from helpdesk.db import ID_MAX, utcnow
 from helpdesk.exceptions import InvalidInputError, InvalidTransitionError, PermissionDeniedError
 from helpdesk.tickets import sla
-from helpdesk.tickets.models import OutboxKind, Source, Status, Ticket
+from helpdesk.tickets.models import Source, Status, Ticket
 from helpdesk.tickets.similarity import similarities, ticket_text
 
 if TYPE_CHECKING:
@@ -86,18 +86,10 @@ def merged_into(session: Session, ticket_id: int) -> list[Ticket]:
 
 
 def forward_reply_writes(session: Session, ticket_id: int, message_id: int, now: datetime) -> list[Insert]:
-    """Outbox items that deliver a public staff answer on a survivor into each merged ticket's own thread.
+    """See :func:`helpdesk.tickets.services.forward_reply_writes`, which the ticket service calls for every answer."""
+    from helpdesk.tickets.services import forward_reply_writes as writes
 
-    Meant for ``TicketService._add_message``'s ``writes`` (one SELECT; nothing when nothing was merged): the
-    worker reads the thread from the item's ticket (the merged one) and the text from the message (the
-    survivor's), so the merged requester reads the answer where they asked.
-    """
-    from helpdesk.tickets.services import outbox_insert
-
-    rows = session.execute(select(Ticket.id, Ticket.source).where(
-        Ticket.merged_into_id == ticket_id, Ticket.source.in_(FORWARDED_SOURCES)))
-    return [outbox_insert(OutboxKind.REPLY, source.value, f"reply:{message_id}:to:{merged_id}", now,
-                          ticket_id=merged_id, message_id=message_id) for merged_id, source in rows]
+    return writes(session, ticket_id, message_id, now)
 
 
 class DuplicateService:

@@ -144,6 +144,19 @@ def triage_correction(ticket: Ticket, chosen: str | None) -> list[str | None] | 
     return [guess, chosen]
 
 
+def forward_reply_writes(session: Session, ticket_id: int, message_id: int, now: datetime) -> list[Insert]:
+    """Outbox items that deliver a public staff answer on a survivor into each merged ticket's own thread.
+
+    One SELECT, nothing when nothing was merged: the worker reads the thread from the item's ticket (the
+    merged one) and the text from the message (the survivor's), so the merged requester reads the answer
+    where they asked.
+    """
+    rows = session.execute(select(Ticket.id, Ticket.source).where(
+        Ticket.merged_into_id == ticket_id, Ticket.source.in_(REPLY_CHANNELS)))
+    return [outbox_insert(OutboxKind.REPLY, source.value, f"reply:{message_id}:to:{merged_id}", now,
+                          ticket_id=merged_id, message_id=message_id) for merged_id, source in rows]
+
+
 def outbox_insert(kind: OutboxKind, channel: str, dedupe_key: str, now: datetime, *, ticket_id: int | None = None,
                   message_id: int | None = None, payload: Mapping[str, Any] | None = None) -> Insert:
     """The one way into the outbox. Where to deliver is read from the ticket when the worker delivers."""
@@ -227,7 +240,7 @@ class TicketService:
 
     def __init__(self, session: Session, clock: Callable[[], datetime] = utcnow, *,
                  acknowledge: bool = True, triage: TriageEngine | None = None,
-                 owner_strategy: assignment.Strategy = "least_loaded") -> None:
+                 owner_strategy: assignment.Strategy = "least_loaded", incident_checks: bool = False) -> None:
         self.session = session
         self.clock = clock
         #: Post an acknowledgement into the thread of every ticket filed from a channel.
@@ -236,6 +249,8 @@ class TicketService:
         self.triage = triage
         #: How a new ticket's owner is picked among its queue's members (HELPDESK_ASSIGNMENT).
         self.owner_strategy = owner_strategy
+        #: Queue an incident check (in the worker) for every new ticket.
+        self.incident_checks = incident_checks
 
     # -- filing: the web form, the API, the demo loader (strict text) -----------------------------
 
@@ -408,6 +423,10 @@ class TicketService:
             writes.append(self._ledger(delivery, now, ticket_id, None))
         if acknowledge and source in REPLY_CHANNELS:
             writes.append(outbox_insert(OutboxKind.ACK, source.value, f"ack:{ticket_id}", now, ticket_id=ticket_id))
+        if self.incident_checks:
+            # Grouping into incidents compares with the window's open tickets (tens of ms): the worker does it.
+            writes.append(outbox_insert(OutboxKind.INCIDENT_CHECK, source.value, f"incident:{ticket_id}", now,
+                                        ticket_id=ticket_id))
         # The rows are never read back here: one round trip for all of them.
         execute_inserts(self.session, writes)
         if queue_id is not None and QUEUE_CACHE.has_members(self.session, queue_id, now):
@@ -460,6 +479,9 @@ class TicketService:
         if public and outbound and ticket.source in REPLY_CHANNELS:
             writes.append(outbox_insert(OutboxKind.REPLY, ticket.source.value, f"reply:{message.id}", now,
                                         ticket_id=ticket.id, message_id=message.id))
+        if public and outbound:
+            # Tickets merged into this one keep their own threads: the answer goes to each of them too.
+            writes.extend(forward_reply_writes(self.session, ticket.id, message.id, now))
         execute_inserts(self.session, writes)
         return message
 

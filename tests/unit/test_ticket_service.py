@@ -224,3 +224,13 @@ def test_queue_summaries_count_open_tickets(service: TicketService, requester: P
     counts = {(s.queue.slug if s.queue else None): s.open_count for s in service.queue_summaries()}
     assert counts[None] == 1 and counts["catalogs"] == 1 and counts["butler"] == 0
     assert len(counts) == 7
+
+
+def test_filing_queues_an_incident_check_for_the_worker_when_asked(
+    db_session: Session, requester: Person,
+) -> None:
+    checked = TicketService(db_session, incident_checks=True)
+    ticket = checked.file(requester, "Portal down", "The Portal answers 503 for everyone", Source.WEB).ticket
+    TicketService(db_session).file(requester, "Another", "b", Source.WEB)
+    kinds = [(i.kind, i.ticket_id) for i in db_session.scalars(select(OutboxItem))]
+    assert kinds == [("incident_check", ticket.id)]
