@@ -220,16 +220,8 @@ class OutboxWorker:
                         log.info("outbox %s was posted before (%s); recording it", item_id, remote_id)
                 if not remote_id:
                     remote_id = channel.reply(thread, text, idempotency_key=key)
-            except RateLimitedError as exc:
-                delay = exc.retry_after if exc.retry_after is not None else self._backoff(session, item_id)
-                self._failed(session, item_id, exc, delay, stats)
-            except PermanentDeliveryError as exc:
-                self._failed(session, item_id, exc, None, stats, permanent=True)
-            except DeliveryError as exc:
-                self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
-            except Exception as exc:  # noqa: BLE001 - a bug: keep the item, retry later
-                log.exception("outbox %s: unexpected error", item_id)
-                self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
+            except Exception as exc:  # noqa: BLE001 - classified by _retry_or_bury
+                self._retry_or_bury(session, item_id, exc, stats)
             else:
                 self._delivered(session, item_id, remote_id or "", stats)
         finally:
@@ -263,15 +255,8 @@ class OutboxWorker:
         user = str(payload.get("user") or "")
         try:
             author = self.channel(channel_name).profile(user)
-        except RateLimitedError as exc:
-            delay = exc.retry_after if exc.retry_after is not None else self._backoff(session, item_id)
-            self._failed(session, item_id, exc, delay, stats)
-            return
-        except PermanentDeliveryError as exc:
-            self._failed(session, item_id, exc, None, stats, permanent=True)
-            return
-        except Exception as exc:  # noqa: BLE001 - outages and surprises: retry later
-            self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
+        except Exception as exc:  # noqa: BLE001 - classified by _retry_or_bury
+            self._retry_or_bury(session, item_id, exc, stats)
             return
         if author is not None:
             Factory(session, self.settings, self.clock).create_account_service().apply_profile(
@@ -286,14 +271,8 @@ class OutboxWorker:
         service = Factory(session, self.settings, self.clock).create_escalation_service()
         try:
             service.deliver(item_id, attempted_before=attempted_before)
-        except RateLimitedError as exc:
-            delay = exc.retry_after if exc.retry_after is not None else self._backoff(session, item_id)
-            self._failed(session, item_id, exc, delay, stats)
-        except PermanentDeliveryError as exc:
-            self._failed(session, item_id, exc, None, stats, permanent=True)
-        except Exception as exc:  # noqa: BLE001 - outages, an unconfigured tracker, surprises: retry later
-            session.rollback()
-            self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
+        except Exception as exc:  # noqa: BLE001 - outages, an unconfigured tracker, surprises: classified
+            self._retry_or_bury(session, item_id, exc, stats)
         else:
             stats.delivered += 1
             return
@@ -316,6 +295,20 @@ class OutboxWorker:
             self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
             return
         self._delivered(session, item_id, "", stats)
+
+    def _retry_or_bury(self, session: Session, item_id: int, exc: BaseException, stats: Stats) -> None:
+        """The one reading of a failed delivery: a 429 waits its Retry-After, a permanent refusal is dead at
+        once, anything else (an outage, a timeout, a bug) is retried with backoff."""
+        session.rollback()
+        if isinstance(exc, RateLimitedError):
+            delay = exc.retry_after if exc.retry_after is not None else self._backoff(session, item_id)
+            self._failed(session, item_id, exc, delay, stats)
+        elif isinstance(exc, PermanentDeliveryError):
+            self._failed(session, item_id, exc, None, stats, permanent=True)
+        else:
+            if not isinstance(exc, DeliveryError):
+                log.error("outbox %s: unexpected error", item_id, exc_info=exc)
+            self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
 
     def _already_posted(self, channel: Channel, thread: Any, key: str) -> str | None:
         try:

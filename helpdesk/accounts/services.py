@@ -493,10 +493,7 @@ class AccountService:
         NotFoundError
             Nobody carries that login.
         """
-        key = normalise_login(login)
-        person = self.find_by_login(key)
-        if person is None:
-            raise NotFoundError(f"Nobody has the GitHub login {login.strip()!r}.")
+        person = self._existing_login(login)
         previous = person.role
         person.role = Role.USER
         revoked = self._revoke_tokens(person.id, None, reason="demoted")
@@ -505,6 +502,13 @@ class AccountService:
                      previous=previous.value, role=Role.USER.value, tokens_revoked=revoked, sessions_ended=ended)
         self.session.commit()
         return person, revoked, ended
+
+    def _existing_login(self, login: str) -> Person:
+        """The person carrying ``login``; InvalidInputError for an impossible login, NotFoundError for nobody."""
+        person = self.find_by_login(normalise_login(login))
+        if person is None:
+            raise NotFoundError(f"Nobody has the GitHub login {login.strip()!r}.")
+        return person
 
     # -- tokens ----------------------------------------------------------------------------------
 
@@ -524,10 +528,7 @@ class AccountService:
         NotFoundError
             Nobody carries that login.
         """
-        key = normalise_login(login)
-        person = self.find_by_login(key)
-        if person is None:
-            raise NotFoundError(f"Nobody has the GitHub login {login.strip()!r}.")
+        person = self._existing_login(login)
         tokens = list(self.session.scalars(
             select(ApiToken).where(ApiToken.person_id == person.id).order_by(ApiToken.created_at, ApiToken.id)))
         return person, tokens
