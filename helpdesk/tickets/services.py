@@ -35,6 +35,7 @@ from sqlalchemy import Insert, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from helpdesk import audit
 from helpdesk.accounts.models import Identity, Person, Provider
@@ -437,6 +438,10 @@ class TicketService:
                    priority=Priority(values["priority"]))
         ticket = Ticket(**row)
         make_transient_to_detached(ticket)
+        # A filing rolled back (a lost idempotency race) leaves its object behind, and SQLite hands out the
+        # same id again: the new row replaces it.
+        if (stale := self.session.identity_map.get(identity_key(Ticket, ticket_id))) is not None:
+            self.session.expunge(stale)
         self.session.add(ticket)
         set_committed_value(ticket, "queue", queue)
         return ticket
