@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,11 +13,11 @@ from sqlalchemy.orm import Session
 
 from helpdesk.accounts.models import Person
 from helpdesk.config import Settings
-from helpdesk.db import utcnow
 from helpdesk.tickets.models import Message, OutboxStatus, Ticket, Visibility
 from helpdesk.tickets.outbox import OutboxService
 from helpdesk.tickets.services import TicketService
 from helpdesk.worker import OutboxWorker, backoff_delay
+from tests.support.clock import Clock
 from tests.support.fakes import FakeDiscourse, FakeSlack, Scripted
 from tests.support.forum import deliver as deliver_forum
 from tests.support.forum import forum_ticket, post_payload
@@ -26,19 +25,6 @@ from tests.support.reading import fresh
 from tests.support.reading import outbox_items as items
 from tests.support.slack import EVENTS, message_event, send, slack_ticket
 from tests.support.threads import run_together
-
-
-class Clock:
-    """A frozen clock a few seconds ahead, so that everything the test enqueues is already due."""
-
-    def __init__(self) -> None:
-        self.now = utcnow() + timedelta(seconds=30)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

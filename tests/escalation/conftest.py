@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,26 +10,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from helpdesk.config import Settings
-from helpdesk.db import utcnow
 from helpdesk.worker import OutboxWorker
 
 # The channel tests' fixtures: the fake Slack and forum, and no proxies for loopback.
 from tests.channels.conftest import _no_proxies, channel_overrides, fake_discourse, fake_slack  # noqa: F401
+from tests.support.clock import Clock
 from tests.support.fake_trackers import GITHUB_TOKEN, JIRA_TOKEN, JIRA_USER, FakeGitHubIssues, FakeJira
 from tests.support.fakes import FakeDiscourse, FakeServer, FakeSlack
-
-
-class Clock:
-    """A frozen clock a little ahead, so what a test enqueues is due; ``advance`` lets leases and backoffs run out."""
-
-    def __init__(self) -> None:
-        self.now = utcnow() + timedelta(seconds=30)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from helpdesk.audit import AuditEvent
 from helpdesk.tickets.escalation import EscalationService
 from helpdesk.tickets.models import Escalation, EscalationState, OutboxKind, OutboxStatus
 from helpdesk.worker import OutboxWorker
-from tests.escalation.conftest import Clock, escalate
+from tests.escalation.conftest import escalate
+from tests.support.clock import Clock
 from tests.support.fake_trackers import FakeGitHubIssues, FakeJira
 from tests.support.fakes import FakeServer, FakeSlack, Scripted
 from tests.support.reading import fresh, outbox_items
