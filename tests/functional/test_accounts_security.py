@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
@@ -18,7 +17,6 @@ from helpdesk.accounts.services import AccountService
 from helpdesk.db import utcnow
 from tests.conftest import csrf_token_from
 from tests.functional.test_github_login import start
-from tests.support.fake_github import fake_github
 
 
 def signed_in(client: FlaskClient) -> bool:
@@ -164,23 +162,6 @@ class TestSessions:
 # -- GitHub, through the fake GitHub -----------------------------------------------------------------
 
 
-@pytest.fixture
-def github(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(proxy, raising=False)
-    with fake_github() as fake:
-        yield fake
-
-
-@pytest.fixture
-def github_app(make_settings, github):  # type: ignore[no-untyped-def]
-    app = create_app(make_settings(
-        auth="github", github_client_id="client-123", github_client_secret="shh",
-        github_authorize_url=f"{github.url}/login/oauth/authorize",
-        github_token_url=f"{github.url}/login/oauth/access_token", github_api_url=f"{github.url}/",
-    ))
-    yield app
-    app.extensions["helpdesk"].engine.dispose()
 
 
 def github_sign_in(app: Flask) -> FlaskClient:
