@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from flask.testing import FlaskClient
@@ -14,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from helpdesk.config import Settings
 from helpdesk.tickets.models import OutboxStatus
-from tests.conftest import ROOT
 from tests.support.fakes import FakeSlack, Scripted
 from tests.support.reading import outbox_items as items
 from tests.support.slack import slack_ticket
+from tests.support.worker_process import kill_worker_once, rerun_worker
 
 pytestmark = pytest.mark.slow
 
@@ -47,21 +43,11 @@ def test_killed_mid_delivery_then_restarted_posts_exactly_once(
     # Slack receives and stores the message, but the answer is held back: the worker is mid-request.
     fake_slack.script("chat.postMessage", Scripted(stall=60, then_normal=True))
     env = worker_env(settings, fake_slack)
-    worker = subprocess.Popen([sys.executable, "-m", "helpdesk", "worker"], env=env, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 30
-        while not fake_slack.messages and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert fake_slack.messages, "the worker never posted"
-    finally:
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(10)
+    kill_worker_once(env, lambda: bool(fake_slack.messages), "posted")
     (item,) = items(db_session)
     assert item.status is OutboxStatus.PENDING and item.remote_id is None and item.locked_until is not None
 
-    time.sleep(2.2)  # the dead worker's lease runs out
-    rerun = subprocess.run([sys.executable, "-m", "helpdesk", "worker", "--once"], env=env, cwd=ROOT,
-                           capture_output=True, text=True, timeout=60)
+    rerun = rerun_worker(env)  # once the dead worker's lease has run out
     assert rerun.returncode == 0, rerun.stderr
     assert "1 delivered" in rerun.stdout
 

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from flask.testing import FlaskClient
@@ -15,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from helpdesk.config import Settings
 from helpdesk.tickets.models import Escalation, EscalationState, OutboxStatus
-from tests.conftest import ROOT
 from tests.escalation.conftest import escalate
 from tests.support.fake_trackers import JIRA_TOKEN, JIRA_USER, FakeJira
 from tests.support.fakes import Scripted
 from tests.support.reading import fresh, outbox_items
+from tests.support.worker_process import kill_worker_once, rerun_worker
 
 pytestmark = pytest.mark.slow
 
@@ -55,21 +51,11 @@ def test_killed_while_jira_files_the_issue_then_restarted_files_exactly_one(
     # Jira files the issue, but its answer is held back: the worker is mid-request when it dies.
     fake_jira.script("create", Scripted(stall=60, then_normal=True))
     env = worker_env(settings, fake_jira)
-    worker = subprocess.Popen([sys.executable, "-m", "helpdesk", "worker"], env=env, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 30
-        while not fake_jira.issues and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert fake_jira.issues, "the worker never filed the issue"
-    finally:
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(10)
+    kill_worker_once(env, lambda: bool(fake_jira.issues), "filed the issue")
     (item,) = outbox_items(db_session)
     assert item.status is OutboxStatus.PENDING and item.remote_id is None
 
-    time.sleep(2.2)  # the dead worker's lease runs out
-    rerun = subprocess.run([sys.executable, "-m", "helpdesk", "worker", "--once"], env=env, cwd=ROOT,
-                           capture_output=True, text=True, timeout=60)
+    rerun = rerun_worker(env)  # once the dead worker's lease has run out
     assert rerun.returncode == 0, rerun.stderr
     assert "1 delivered" in rerun.stdout, rerun.stdout
 
