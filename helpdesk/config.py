@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["production", "development", "testing"]
 AuthMode = Literal["github", "dev"]
+#: Sign-in methods HELPDESK_AUTH may list (comma-separated; `dev` only alone).
+AUTH_METHODS = ("github", "oidc", "dev")
 
 #: Shortest secret key accepted in production (bytes of entropy matter more than length,
 #: but a short key is almost always a placeholder someone forgot to replace).

@@ -42,6 +42,7 @@ from helpdesk.channels.base import Channel, DeliveryError, PermanentDeliveryErro
 from helpdesk.config import Settings
 from helpdesk.db import utcnow
 from helpdesk.factory import Factory
+from helpdesk.tickets.escalation import SyncResult
 from helpdesk.tickets.models import Message, OutboxItem, OutboxKind, OutboxStatus, Ticket
 
 log = logging.getLogger("helpdesk.worker")
@@ -119,6 +120,7 @@ class OutboxWorker:
     def run_forever_in_thread(self) -> None:
         """:meth:`run_forever` without signal handlers (which only the main thread may set); stop with ``stopping``."""
         log.info("worker started")
+        syncing = self.start_escalation_sync()
         outages = 0
         while not self.stopping.is_set():
             try:
@@ -135,6 +137,8 @@ class OutboxWorker:
             if stats.delivered or stats.retried or stats.dead:
                 log.info("outbox: %s", stats)
             self.stopping.wait(self.settings.worker_poll_seconds)
+        if syncing is not None:
+            syncing.join(timeout=self.settings.channel_timeout_seconds + 1)
         log.info("worker stopped")
 
     def sweep_sla(self) -> None:
@@ -146,6 +150,39 @@ class OutboxWorker:
             SlaService.from_settings(session, self.settings, self.clock).sweep()
         finally:
             session.close()
+
+    # -- escalation sync (its own thread: a slow or failing tracker never holds up deliveries) ------
+
+    def start_escalation_sync(self) -> threading.Thread | None:
+        """Start the thread that syncs escalations every ``worker_escalation_sync_seconds`` (None when 0)."""
+        interval = self.settings.worker_escalation_sync_seconds
+        if interval <= 0:
+            return None
+        thread = threading.Thread(target=self._escalation_sync_loop, args=(interval,),
+                                  name="helpdesk-escalation-sync", daemon=True)
+        thread.start()
+        return thread
+
+    def _escalation_sync_loop(self, interval: float) -> None:
+        while not self.stopping.is_set():
+            self.sync_escalations()
+            self.stopping.wait(interval)
+
+    def sync_escalations(self) -> SyncResult | None:
+        """One sync of open escalations (``helpdesk escalations sync``); any error is logged, never raised."""
+        session: Session | None = None
+        try:
+            session = self.session_factory()
+            result = Factory(session, self.settings, self.clock).create_escalation_service().sync()
+        except Exception as exc:  # noqa: BLE001 - the worker outlives a tracker or database failure
+            log.error("escalation sync failed: %s", exc)
+            return None
+        finally:
+            if session is not None:
+                session.close()
+        if result.checked:
+            log.log(logging.WARNING if result.failed else logging.INFO, "escalations: %s", result)
+        return result
 
     # -- claim -----------------------------------------------------------------------------------
 
@@ -229,6 +266,12 @@ class OutboxWorker:
 
     def _what_and_where(self, session: Session, item: OutboxItem, channel: Channel) -> tuple[ThreadRef, str]:
         """The thread (from the ticket) and the text (from the message, or the channel's acknowledgement)."""
+        if OutboxKind(item.kind) is OutboxKind.LIMIT_NOTICE:
+            # Someone past a ticket limit (helpdesk.tickets.limits): their question was held, not filed.
+            payload = item.payload or {}
+            if not payload.get("text"):
+                raise PermanentDeliveryError("The limit notice has no text.")
+            return channel.thread_from_external(payload.get("external") or {}), str(payload["text"])
         if OutboxKind(item.kind) is OutboxKind.SLA_WARNING:
             # A warning for staff (helpdesk.tickets.sla_warnings), posted into their channel, not a ticket's thread.
             payload = item.payload or {}
