@@ -147,7 +147,47 @@ class Settings(BaseSettings):
         description="Deliveries a worker claims at a time. The lease must outlast a whole batch: keep "
         "batch size × `HELPDESK_CHANNEL_TIMEOUT_SECONDS` below `HELPDESK_WORKER_LEASE_SECONDS`.",
     )
+    worker_escalation_sync_seconds: float = Field(
+        300.0, ge=0,
+        description="How often `helpdesk worker` reads the tracker state of open escalations (what "
+        "`helpdesk escalations sync` does), in a thread of its own so deliveries never wait on the tracker. "
+        "0 turns it off (run the command from cron instead).",
+    )
 
+    open_tickets_per_person: int = Field(
+        0, ge=0,
+        description="Most open tickets one person may have at once (0: no limit). Past it the web form says so "
+        "kindly, the API answers 429 `ticket_limit` with `Retry-After`, and a Slack or forum question is kept "
+        "for staff (not filed) with a reply in its thread. Staff are exempt; a follow-up in a ticket's thread "
+        "never counts.",
+    )
+    tickets_per_day: int = Field(
+        0, ge=0,
+        description="Most tickets one person may file in any 24 hours (0: no limit); they may file again 24 "
+        "hours after the oldest of those. Same behaviour past it as `HELPDESK_OPEN_TICKETS_PER_PERSON`.",
+    )
+    idle_days: int = Field(
+        0, ge=0,
+        description="A delegate with an active seat who has not signed in or been active for this many days "
+        "is sent a reminder, then another every `HELPDESK_IDLE_REMINDER_DAYS` while they stay idle (0: no "
+        "reminders).",
+    )
+    idle_reminder_days: int = Field(7, ge=1, description="Days between two reminders to an idle delegate.")
+    idle_reminders_before_reclaim: int = Field(
+        3, ge=1,
+        description="Unanswered reminders after which an administrator may reclaim an idle delegate's seat "
+        "(it goes to the head of the waitlist; audited).",
+    )
+    github_team: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$",
+        description="The GitHub team (`org/team-slug`, e.g. `rubin-dp0/delegates`) kept in step with the roster: "
+        "a delegate whose seat becomes active is added, one whose seat is released is removed (through the "
+        "outbox). Unset: no team sync.",
+    )
+    github_team_token: SecretStr | None = Field(
+        None, description="A GitHub token allowed to manage `HELPDESK_GITHUB_TEAM`'s members (org owner or team "
+        "maintainer; fine-grained: Members read and write).",
+    )
     sla_warning_percent: int = Field(
         20, ge=0, le=100,
         description="A ticket is *due soon* once less than this share of its queue's first-response target is "
