@@ -4,6 +4,7 @@ from helpdesk.accounts.models import ApiToken, Identity, Person, Provider, Role
 from helpdesk.audit import AuditEvent
 from helpdesk.db import Base
 from helpdesk.programs.models import Application, ApplicationStatus, Pool, Program
+from helpdesk.tickets.limits import HeldDelivery
 from helpdesk.tickets.models import (
     Direction,
     Escalation,
@@ -18,9 +19,11 @@ from helpdesk.tickets.models import (
     Ticket,
     Visibility,
 )
+from helpdesk.tickets.workspace import EmailOptOut, Macro, TicketPresence, TicketRating
 
 __all__ = [
     "Application", "ApplicationStatus", "Pool", "Program",
     "ApiToken", "AuditEvent", "Base", "Direction", "Escalation", "Identity", "InboundDelivery", "Message", "OutboxItem",
     "OutboxStatus", "Person", "Priority", "Provider", "Queue", "Role", "Source", "Status", "Ticket", "Visibility",
+    "EmailOptOut", "Macro", "TicketPresence", "TicketRating",
 ]
