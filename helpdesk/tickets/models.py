@@ -118,6 +118,8 @@ class Ticket(Base):
         UniqueConstraint("source", "thread_key"),
         Index("ix_ticket_queue_status", "queue_id", "status"),
         Index("ix_ticket_first_response_due_at", "first_response_due_at"),
+        # The knowledge-gap report (helpdesk.deflection.services): recent tickets whose best match scored low.
+        Index("ix_ticket_best_score_created_at", "best_score", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -149,6 +151,17 @@ class Ticket(Base):
     #: The ticket this one was merged into as a duplicate (helpdesk.tickets.duplicates): it is closed, and a
     #: new message in its thread joins that survivor. None for tickets never merged.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), index=True)
+    #: The knowledge-base articles offered for this ticket, worked out once (helpdesk.deflection): the
+    #: acknowledgement in its thread, the requester's page and a redelivered acknowledgement all show the same
+    #: ones. ``{"articles": [{"title", "url", "score"}, ...]}``; None until they were looked for.
+    suggestions: Mapped[dict[str, Any] | None]
+    #: The score of the best match the search found for the question (0 when nothing matched); None until
+    #: searched or while search was down. Low scores are the knowledge-gap report's candidates.
+    best_score: Mapped[float | None]
+    #: When the requester said a suggested article answered the question (the ticket was then resolved as
+    #: self-served), and where: ``web``, ``slack`` or ``discourse``. Set once; /metrics counts them.
+    self_served_at: Mapped[datetime | None]
+    self_served_via: Mapped[str | None] = mapped_column(String(16), index=True)
 
     queue: Mapped[Queue | None] = relationship(lazy="joined")
     requester: Mapped[Person] = relationship(foreign_keys=[requester_id], lazy="joined")
