@@ -306,6 +306,18 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "http://127.0.0.1:5000", description="The URL people reach the helpdesk at; used in links sent out."
     )
+    suggestion_score_floor: float | None = Field(
+        None, ge=0,
+        description="Knowledge-base articles are offered to a requester (in the Slack and forum acknowledgement, "
+        "on their ticket's page, under the web form) only when their search score reaches this. Unset: the "
+        "search engine's own low-score line (`LOW_SCORE` in `helpdesk/search/services.py`).",
+    )
+    gap_score_floor: float | None = Field(
+        None, ge=0,
+        description="A ticket whose best knowledge-base match scored below this is listed in the staff report "
+        "of knowledge gaps (`/staff/knowledge/gaps`) as a candidate for a new article. Unset: the same line as "
+        "`HELPDESK_SUGGESTION_SCORE_FLOOR`.",
+    )
 
     max_request_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted; larger ones get 413."
