@@ -27,6 +27,7 @@ from helpdesk.search.services import QUERY_MAX as SEARCH_QUERY_MAX
 from helpdesk.tickets.models import Direction, EscalationState, Priority, Source, Status, Visibility
 from helpdesk.tickets.queues import load_queue_config
 from helpdesk.tickets.services import PAGE_SIZE_MAX
+from helpdesk.tickets.sla import ClockState
 
 #: The largest cursor the API accepts; the ones it gives out are a dozen characters.
 CURSOR_MAX = 64
@@ -103,7 +104,7 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
     queue_slug = {"type": "string", "enum": slugs}
     schemas = _request_schemas()
     # TicketUpdate: the queue is one of the configured slugs; status and priority may be left out but never
-    # null; an empty object changes nothing and is refused (the model validator says the same).
+    # null; an empty object (or override_limit alone) changes nothing and is refused (as the model validator).
     update = schemas["TicketUpdate"]
     update["properties"]["queue"]["anyOf"] = [queue_slug, {"type": "null"}]
     for name in ("status", "priority"):
@@ -111,6 +112,8 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
         update["properties"][name] = {**_ref(name.capitalize()), **{k: v for k, v in prop.items()
                                                                      if k not in ("anyOf", "default")}}
     update["minProperties"] = 1
+    # override_limit alone changes nothing: one of the four fields must come with it.
+    update["anyOf"] = [{"required": [name]} for name in ("queue", "status", "priority", "assignee")]
     for name in ("subject", "body"):
         schemas["TicketCreate"]["properties"][name]["pattern"] = NOT_BLANK
     schemas["ReplyCreate"]["properties"]["body"]["pattern"] = NOT_BLANK
@@ -147,7 +150,7 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
     ticket = {
         "type": "object",
         "required": ["id", "subject", "body", "source", "queue", "status", "priority", "requester", "assignee",
-                     "external", "created_at", "updated_at"],
+                     "external", "created_at", "updated_at", "sla"],
         "properties": {
             "id": {"type": "integer", "minimum": 1, "maximum": ID_MAX},
             "subject": {"type": "string"},
@@ -165,8 +168,25 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
                                         "topic and post, or the documentation page asked about."},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
+            "sla": _ref("Sla"),
             "messages": {"type": "array", "items": _ref("Message"),
                          "description": "Only in answers about one ticket; a requester sees no internal notes."},
+        },
+    }
+    sla_clock = {
+        "type": "object",
+        "required": ["state", "due_at", "first_response_at"],
+        "description": "The first-response clock (the queue's `first_response_hours`), as of the answer.",
+        "properties": {
+            "state": {"enum": [*(s.value for s in ClockState), None],
+                      "description": "`on_time`; `due_soon` inside the warning window (`HELPDESK_SLA_WARNING_"
+                                     "PERCENT` or `_MINUTES`); `breached` past `due_at` unanswered; `paused` while "
+                                     "waiting on the requester; `met` once staff answered publicly; null when no "
+                                     "clock runs (unsorted, or closed without an answer)."},
+            "due_at": {"type": ["string", "null"], "format": "date-time",
+                       "description": "When the first public staff answer is due; null while unsorted."},
+            "first_response_at": {"type": ["string", "null"], "format": "date-time",
+                                  "description": "When staff first answered publicly."},
         },
     }
     escalation = {
@@ -250,7 +270,6 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
     no_ticket = {"e404": "No such ticket, or not one you may see (a requester is not told whether another "
                          "person's ticket exists)."}
     no_program = {"e404": "No programme with that slug."}
-    not_staff = {"e403": "Only staff change tickets."}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -325,12 +344,15 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
                     "operationId": "updateTicket",
                     "summary": "Change queue, status, priority or assignee (staff)",
                     "description": "Only the fields sent change. Setting a queue on a `new` ticket makes it "
-                                   "`triaged`.",
+                                   "`triaged`. An assignee already at the queue's limit of open tickets is "
+                                   "refused unless an administrator sends `override_limit: true`.",
                     "parameters": [ticket_id],
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": _ref("TicketUpdate")}}},
                     "responses": {"200": _json(_ref("Ticket"), "The ticket as changed, with `messages`."),
-                                  **_errors(*_BODY, *_ALWAYS, 403, 404, 409, **no_ticket, **not_staff,
+                                  **_errors(*_BODY, *_ALWAYS, 403, 404, 409, **no_ticket,
+                                            e403="Only staff change tickets; only administrators override a "
+                                                 "queue's limit per person (`override_forbidden`).",
                                             e409="A status change the ticket's life does not allow "
                                                  "(`invalid_transition`), or an assignee who already has the "
                                                  "queue's limit of open tickets (`wip_limit_reached`); nothing "
@@ -440,7 +462,8 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
                 "session": {"type": "apiKey", "in": "cookie", "name": "session"},
             },
             "schemas": {
-                "Ticket": ticket, "Message": message, "Person": person, "Queue": queue, "Error": error,
+                "Ticket": ticket, "Sla": sla_clock,
+                "Message": message, "Person": person, "Queue": queue, "Error": error,
                 "TicketPage": {"type": "object", "required": ["items", "next_cursor"], "properties": {
                     "items": {"type": "array", "items": _ref("Ticket")},
                     "next_cursor": {"type": ["string", "null"]}}},

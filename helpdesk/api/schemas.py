@@ -3,10 +3,14 @@ and the JSON shapes of tickets and messages."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from flask import has_app_context
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
+from helpdesk.db import utcnow
+from helpdesk.tickets import sla
 from helpdesk.tickets.models import Message, Priority, Status, Ticket, Visibility
 from helpdesk.tickets.services import BODY_MAX, SUBJECT_MAX
 
@@ -38,12 +42,15 @@ class TicketUpdate(_Strict):
     status: Status | None = None
     priority: Priority | None = None
     assignee: StrictStr | None = Field(None, description="A staff member's login, or null for nobody.")
+    override_limit: StrictBool = Field(
+        False, description="Administrators: assign beyond the queue's limit of open tickets per person (audited "
+        "as `ticket.assignment_overridden`). Staff who send `true` for an assignee at the limit get 403.")
 
     model_config = ConfigDict(extra="forbid", strict=False)
 
     @model_validator(mode="after")
     def _something_to_change(self) -> TicketUpdate:
-        if not self.model_fields_set:
+        if not self.model_fields_set - {"override_limit"}:
             raise ValueError("send at least one of queue, status, priority, assignee")
         for field in ("status", "priority"):
             if field in self.model_fields_set and getattr(self, field) is None:
@@ -82,7 +89,31 @@ def message_json(message: Message) -> dict[str, Any]:
     }
 
 
-def ticket_json(ticket: Ticket, messages: list[Message] | None = None) -> dict[str, Any]:
+def sla_json(ticket: Ticket, now: datetime, policy: sla.SlaPolicy) -> dict[str, Any]:
+    """The first-response clock: its state at ``now`` (null when none runs), due time and first answer."""
+    clock = sla.clock_of(ticket, now, policy)
+    return {
+        "state": clock.state.value if clock else None,
+        "due_at": ticket.first_response_due_at.isoformat() if ticket.first_response_due_at else None,
+        "first_response_at": ticket.first_response_at.isoformat() if ticket.first_response_at else None,
+    }
+
+
+def _now_and_policy() -> tuple[datetime, sla.SlaPolicy]:
+    """The request's clock and the configured warning window (defaults outside a request)."""
+    if has_app_context():
+        from helpdesk.web import get_factory
+
+        factory = get_factory()
+        return factory.clock(), sla.SlaPolicy.from_settings(factory.settings)
+    return utcnow(), sla.SlaPolicy()
+
+
+def ticket_json(ticket: Ticket, messages: list[Message] | None = None, *, now: datetime | None = None,
+                policy: sla.SlaPolicy | None = None) -> dict[str, Any]:
+    if now is None or policy is None:
+        default_now, default_policy = _now_and_policy()
+        now, policy = now or default_now, policy or default_policy
     data: dict[str, Any] = {
         "id": ticket.id,
         "subject": ticket.subject,
@@ -96,6 +127,7 @@ def ticket_json(ticket: Ticket, messages: list[Message] | None = None) -> dict[s
         "external": ticket.external or None,
         "created_at": ticket.created_at.isoformat(),
         "updated_at": ticket.updated_at.isoformat(),
+        "sla": sla_json(ticket, now, policy),
     }
     if messages is not None:
         data["messages"] = [message_json(m) for m in messages]
