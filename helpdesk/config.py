@@ -54,10 +54,25 @@ class Settings(BaseSettings):
         description="Signs sessions and CSRF tokens. Required in production, at least "
         f"{MIN_SECRET_KEY_LENGTH} characters. Development generates one under `var/` when unset.",
     )
-    auth: AuthMode | None = Field(
+    auth: str | None = Field(
         None,
-        description="How people sign in: `github` (OAuth) or `dev` (a form that trusts the login typed; "
-        "refused in production). Defaults to `dev` outside production and `github` in production.",
+        description="How people sign in: `github` (OAuth), `oidc` (any OpenID Connect provider, such as CILogon), "
+        "both as a list (`github,oidc`: a button for each), or `dev` (a form that trusts the login typed; refused "
+        "in production). Defaults to `dev` outside production and `github` in production.",
+    )
+    oidc_issuer: str | None = Field(
+        None,
+        description="The OpenID Connect provider's issuer URL (`https://cilogon.org`); its discovery document "
+        "(`/.well-known/openid-configuration`) is read from there. Production refuses an `http://` issuer.",
+    )
+    oidc_client_id: str | None = Field(None, description="Client id registered with the OpenID Connect provider.")
+    oidc_client_secret: SecretStr | None = Field(None, description="Client secret of that OpenID Connect client.")
+    oidc_name: str = Field(
+        "CILogon", min_length=1, max_length=60,
+        description="What the sign-in button calls the OpenID Connect provider (\"Sign in with CILogon\").",
+    )
+    oidc_scopes: str = Field(
+        "openid email profile", description="Scopes asked of the OpenID Connect provider; `openid` is required.",
     )
     github_client_id: str | None = Field(None, description="Client id of the GitHub OAuth app.")
     github_client_secret: SecretStr | None = Field(None, description="Client secret of the GitHub OAuth app.")
@@ -382,7 +397,20 @@ class Settings(BaseSettings):
     def _default_auth(self) -> Settings:
         if self.auth is None:
             self.auth = "github" if self.env == "production" else "dev"
+        methods = [part.strip().lower() for part in self.auth.split(",") if part.strip()]
+        unknown = [m for m in methods if m not in AUTH_METHODS]
+        if not methods or unknown:
+            raise ValueError(f"HELPDESK_AUTH takes {', '.join(AUTH_METHODS)} (github and oidc may be listed "
+                             f"together); got {self.auth!r}")
+        if "dev" in methods and len(methods) > 1:
+            raise ValueError("HELPDESK_AUTH=dev cannot be combined with other sign-in methods")
+        self.auth = ",".join(dict.fromkeys(methods))
         return self
+
+    @property
+    def auth_methods(self) -> tuple[str, ...]:
+        """The sign-in methods, in the order HELPDESK_AUTH lists them."""
+        return tuple((self.auth or "dev").split(","))
 
     # -- derived ---------------------------------------------------------------------------------
 
@@ -429,10 +457,18 @@ class Settings(BaseSettings):
             problems.append(
                 "HELPDESK_AUTH=dev trusts any name typed and is refused in production; use HELPDESK_AUTH=github."
             )
-        if self.auth == "github" and not (self.github_client_id and self.github_client_secret):
+        if "github" in self.auth_methods and not (self.github_client_id and self.github_client_secret):
             problems.append(
                 "HELPDESK_AUTH=github needs HELPDESK_GITHUB_CLIENT_ID and HELPDESK_GITHUB_CLIENT_SECRET."
             )
+        if "oidc" in self.auth_methods:
+            if not (self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret):
+                problems.append("HELPDESK_AUTH=oidc needs HELPDESK_OIDC_ISSUER, HELPDESK_OIDC_CLIENT_ID and "
+                                "HELPDESK_OIDC_CLIENT_SECRET.")
+            elif not self.oidc_issuer.startswith("https://"):
+                problems.append("HELPDESK_OIDC_ISSUER must be an https:// URL in production.")
+        if self.github_team and not self.github_team_token:
+            problems.append("HELPDESK_GITHUB_TEAM needs HELPDESK_GITHUB_TEAM_TOKEN.")
         if self.discourse_webhook_secret and len(self.discourse_webhook_secret.get_secret_value()) < 12:
             problems.append("HELPDESK_DISCOURSE_WEBHOOK_SECRET must be at least 12 characters.")
         if missing := self.escalation_missing():

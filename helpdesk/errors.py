@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from helpdesk.db import ID_MAX
 from helpdesk.exceptions import HelpdeskError, InvalidInputError, NotFoundError
+from helpdesk.tickets.limits import TicketLimitError
 from helpdesk.web import wants_json
 
 log = logging.getLogger("helpdesk.errors")
@@ -101,6 +102,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HelpdeskError)
     def _helpdesk_error(exc: HelpdeskError):  # type: ignore[no-untyped-def]
         return _respond(exc.status_code, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(TicketLimitError)
+    def _ticket_limit(exc: TicketLimitError):  # type: ignore[no-untyped-def]
+        # Past a per-person ticket limit (helpdesk.tickets.limits): 429, and when to try again.
+        body, status = _respond(exc.status_code, exc.code, exc.message, exc.details)
+        return body, status, {"Retry-After": str(exc.retry_after)}
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]

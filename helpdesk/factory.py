@@ -47,12 +47,14 @@ class Factory:
 
     def create_ticket_service(self) -> TicketService:
         """Every write of a ticket or a message goes through this service, whichever channel it came from."""
+        from helpdesk.tickets.limits import TicketLimits
         from helpdesk.tickets.services import TicketService
 
         return TicketService(self.session, self.clock, acknowledge=self.settings.channel_acknowledge,
                              triage=self.create_triage_engine() if self.settings.triage_enabled else None,
                              owner_strategy=self.settings.assignment,
-                             incident_checks=self.settings.incident_checks)
+                             incident_checks=self.settings.incident_checks,
+                             limits=TicketLimits.from_settings(self.settings))
 
     def create_triage_engine(self) -> TriageEngine:
         """The triage engine the settings describe, built once per process (the model file loads once)."""

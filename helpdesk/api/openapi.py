@@ -328,7 +328,11 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
                             "Idempotent-Replayed": {"schema": {"const": "true"}},
                             "Location": {"description": "The ticket's address.", "schema": {"type": "string"}}}),
                         **_errors(*_BODY, *_ALWAYS, 409, e409="The Idempotency-Key was used before for a "
-                                                                "different request (`idempotency_key_reused`)."),
+                                                                "different request (`idempotency_key_reused`).",
+                                  e429="Too many writes (`rate_limited`, `HELPDESK_RATE_LIMIT_API_WRITES`), or the "
+                                       "person is past a ticket limit (`ticket_limit`: "
+                                       "`HELPDESK_OPEN_TICKETS_PER_PERSON` or `HELPDESK_TICKETS_PER_DAY`; `details` "
+                                       "says which, `retry_at` and `retry_after`); wait `Retry-After` seconds."),
                     },
                 },
             },

@@ -87,6 +87,10 @@ def _file_command(message: InboundMessage) -> str:
 
     factory = get_factory()
     received = factory.create_ticket_service().receive(message)
+    if received.ticket_id is None:
+        # Past a ticket limit (helpdesk.tickets.limits): kept for staff, and the asker told when to file again.
+        return received.notice or ("Thank you: your question was received and kept for the support team; you "
+                                   "have reached the limit of tickets for now.")
     ticket = factory.create_ticket_service().find(received.ticket_id)
     link = f"{get_settings().public_url.rstrip('/')}/tickets/{ticket.id}"
     suggestions = factory.create_suggester().for_text(f"{ticket.subject}\n{ticket.body}")
@@ -112,5 +116,8 @@ def discourse_webhook() -> ResponseReturnValue:
         return jsonify(dict(result.response)) if result.response else _ack()
     if isinstance(result, InboundMessage):
         received = get_factory().create_ticket_service().receive(result)
-        return jsonify({"ticket": received.ticket_id, "duplicate": received.duplicate})
+        answer: dict[str, object] = {"ticket": received.ticket_id, "duplicate": received.duplicate}
+        if received.held_id is not None:
+            answer["held"] = received.held_id  # past the author's ticket limit: kept, not filed
+        return jsonify(answer)
     return jsonify({"ignored": result.reason if isinstance(result, Ignored) else "unsupported"})

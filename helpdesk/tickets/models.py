@@ -69,6 +69,12 @@ class OutboxKind(enum.StrEnum):
     #: Look for an incident a newly filed ticket belongs to (helpdesk.tickets.incidents.link_to_incident),
     #: after the acknowledgement, so that intake never waits for the text comparison.
     INCIDENT_CHECK = "incident_check"
+    #: Tell someone past their ticket limit, in their thread, when they may file again (helpdesk.tickets.limits);
+    #: the payload holds the thread (the delivery's ``external``) and the text.
+    LIMIT_NOTICE = "limit_notice"
+    #: Add a delegate to (or remove them from) the GitHub team of the roster (helpdesk.channels.github_team);
+    #: the payload holds the GitHub user id, login and ``action`` (``add`` or ``remove``).
+    TEAM_SYNC = "team_sync"
 
 
 class OutboxStatus(enum.StrEnum):
@@ -118,6 +124,8 @@ class Ticket(Base):
         UniqueConstraint("source", "thread_key"),
         Index("ix_ticket_queue_status", "queue_id", "status"),
         Index("ix_ticket_first_response_due_at", "first_response_due_at"),
+        # Per-person ticket limits count a requester's recent and open tickets (helpdesk.tickets.limits).
+        Index("ix_ticket_requester_created", "requester_id", "created_at"),
         # The knowledge-gap report (helpdesk.deflection.services): recent tickets whose best match scored low.
         Index("ix_ticket_best_score_created_at", "best_score", "created_at"),
     )

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 from helpdesk.exceptions import InvalidInputError
 from helpdesk.links import safe_link
 from helpdesk.tickets.forms import ReplyForm, TicketForm
+from helpdesk.tickets.limits import TicketLimitError
 from helpdesk.tickets.models import Source, Visibility
 from helpdesk.web import current_user, get_factory, limiter, login_required, public_rate_limit
 
@@ -39,6 +40,9 @@ def new() -> Response | str | tuple[str, int]:
         filed = get_factory().create_ticket_service().file(
             current_user(), form.subject.data, form.body.data, Source.WEB, external=external
         )
+    except TicketLimitError as exc:
+        # Past a ticket limit: the form stays filled, with a kind word on when they can file again.
+        return render_template("tickets/new.html", form=form, limit=exc), 429, {"Retry-After": str(exc.retry_after)}
     except InvalidInputError as exc:
         # The service's strict text policy speaks of one field: show it there, as the form's own checks do.
         field = getattr(form, exc.field or "", None)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Insert, bindparam, func, insert, select
+from sqlalchemy import Insert, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -51,6 +51,7 @@ from helpdesk.exceptions import (
 )
 from helpdesk.text import lenient_text, shorten, strict_text
 from helpdesk.tickets import assignment, sla
+from helpdesk.tickets.gratitude import is_gratitude_only
 from helpdesk.tickets.inbound import InboundMessage
 from helpdesk.tickets.models import (
     Direction,
@@ -67,6 +68,7 @@ from helpdesk.tickets.models import (
     Visibility,
 )
 from helpdesk.tickets.queue_cache import QUEUE_CACHE
+from helpdesk.tickets.workspace import EmailOptOut, TicketRating, check_rating
 
 if TYPE_CHECKING:
     from helpdesk.triage import TriageEngine
@@ -97,6 +99,8 @@ REOPENED_BY_REQUESTER = frozenset({Status.WAITING_ON_USER, Status.RESOLVED, Stat
 ANSWERED_BY_STAFF = frozenset({Status.NEW, Status.TRIAGED, Status.IN_PROGRESS})
 #: Sources whose public replies go back out through the outbox (web and API requesters read them here).
 REPLY_CHANNELS = frozenset({Source.SLACK, Source.DISCOURSE})
+#: Sources whose requesters are told of a public reply by email (when email is configured).
+EMAIL_CHANNELS = frozenset({Source.WEB, Source.API})
 
 # Built once: every Slack message runs these, and building a statement costs more CPU than sending it.
 PERSON_BY_IDENTITY = (
@@ -115,16 +119,19 @@ ATTEMPTS = 3
 
 
 
-def status_after_message(status: Status, *, public: bool, by_requester: bool, by_staff: bool) -> Status:
-    """The one rule for what a new message does to a ticket's status.
+def status_after_message(status: Status, *, public: bool, by_requester: bool, by_staff: bool,
+                         body: str | None = None) -> Status:
+    """The one rule for what a new message does to a ticket's status, on every channel.
 
-    A requester's public message reopens a ticket that waited on them or was solved; a staff member's
-    public answer hands the ticket to the requester. Internal notes change nothing.
+    A requester's public message reopens a ticket that waited on them or was solved, unless it only says
+    thank you (:func:`helpdesk.tickets.gratitude.is_gratitude_only`: short, nothing but thanks; "thanks, but
+    it still fails" is new work); a staff member's public answer hands the ticket to the requester.
+    Internal notes change nothing.
     """
     if not public:
         return status
     if by_requester and status in REOPENED_BY_REQUESTER:
-        return Status.IN_PROGRESS
+        return status if is_gratitude_only(body) else Status.IN_PROGRESS
     if by_staff and not by_requester and status in ANSWERED_BY_STAFF:
         return Status.WAITING_ON_USER
     return status
@@ -238,7 +245,8 @@ class TicketService:
 
     def __init__(self, session: Session, clock: Callable[[], datetime] = utcnow, *,
                  acknowledge: bool = True, triage: TriageEngine | None = None,
-                 owner_strategy: assignment.Strategy = "least_loaded", incident_checks: bool = False) -> None:
+                 owner_strategy: assignment.Strategy = "least_loaded", incident_checks: bool = False,
+                 email_replies: bool = False) -> None:
         self.session = session
         self.clock = clock
         #: Post an acknowledgement into the thread of every ticket filed from a channel.
@@ -249,6 +257,8 @@ class TicketService:
         self.owner_strategy = owner_strategy
         #: Queue an incident check (in the worker) for every new ticket.
         self.incident_checks = incident_checks
+        #: Email public staff answers on web and API tickets to the requester (HELPDESK_SMTP_HOST is set).
+        self.email_replies = email_replies
 
     # -- filing: the web form, the API, the demo loader (strict text) -----------------------------
 
@@ -476,7 +486,8 @@ class TicketService:
             message.author = author
         self.session.add(message)
         previous = ticket.status
-        ticket.status = status_after_message(previous, public=public, by_requester=by_requester, by_staff=by_staff)
+        ticket.status = status_after_message(previous, public=public, by_requester=by_requester, by_staff=by_staff,
+                                             body=body)
         if public and outbound:
             ticket.first_response_at = ticket.first_response_at or now
         sla.status_changed(ticket, previous, now)  # the requester's answer restarts a paused clock
@@ -492,6 +503,8 @@ class TicketService:
         if public and outbound and ticket.source in REPLY_CHANNELS:
             writes.append(outbox_insert(OutboxKind.REPLY, ticket.source.value, f"reply:{message.id}", now,
                                         ticket_id=ticket.id, message_id=message.id))
+        if public and outbound and self.email_replies and ticket.source in EMAIL_CHANNELS:
+            writes.extend(self._email_writes(ticket, message.id, now))
         if public and outbound:
             # Tickets merged into this one keep their own threads: the answer goes to each of them too.
             writes.extend(forward_reply_writes(self.session, ticket.id, message.id, now))
@@ -634,19 +647,165 @@ class TicketService:
     # -- changing --------------------------------------------------------------------------------
 
     def reply(
-        self, actor: Person, ticket_id: int, body: str, visibility: Visibility = Visibility.PUBLIC
+        self, actor: Person, ticket_id: int, body: str, visibility: Visibility = Visibility.PUBLIC, *,
+        status: Status | None = None,
     ) -> Message:
-        """Add a reply. A public staff reply goes back to the ticket's channel through the outbox."""
+        """Add a reply. A public staff reply goes back to the ticket's channel through the outbox.
+
+        ``status`` (staff only) sets the ticket's status in the same transaction, after the message moved it
+        (a public answer makes it wait on the requester): reply and resolve in one step. An impossible
+        status is refused before anything is written.
+
+        Raises
+        ------
+        InvalidTransitionError
+            The status cannot follow the one the message leads to; neither the reply nor the change is stored.
+        """
         ticket = self.get(actor, ticket_id)
         body = strict_text(body, "body", BODY_MAX)
         if not actor.is_staff and visibility is Visibility.INTERNAL:
             raise PermissionDeniedError("Only staff can add internal notes.")
+        by_requester, public = actor.id == ticket.requester_id, visibility is Visibility.PUBLIC
+        if status is not None:
+            if not actor.is_staff:
+                raise PermissionDeniedError("Only staff can change a ticket's status with a reply.")
+            after = status_after_message(ticket.status, public=public, by_requester=by_requester,
+                                         by_staff=True, body=body)
+            self._check_transition(ticket, after, status)
         message = self._add_message(
             ticket, author_id=actor.id, author=actor, body=body, visibility=visibility,
-            by_requester=actor.id == ticket.requester_id, by_staff=actor.is_staff,
+            by_requester=by_requester, by_staff=actor.is_staff,
         )
+        if status is not None and status is not ticket.status:
+            self._set_status(ticket, status, actor_id=actor.id, message_id=message.id)
         self.session.commit()
         return message
+
+    def _check_transition(self, ticket: Ticket, current: Status, target: Status) -> None:
+        if target is current:
+            return
+        if target not in TRANSITIONS[current]:
+            raise InvalidTransitionError(
+                f"A ticket cannot go from {current.value} to {target.value}. Allowed: "
+                + ", ".join(sorted(s.value for s in TRANSITIONS[current])) + "."
+            )
+        if target is Status.TRIAGED and ticket.queue is None:
+            raise InvalidTransitionError("Choose a queue before marking a ticket triaged.")
+
+    def _set_status(self, ticket: Ticket, target: Status, *, actor_id: int | None, **audit_data: Any) -> None:
+        """Move the ticket to ``target`` (already checked), its clocks with it, and audit it: uncommitted."""
+        now = self.clock()
+        previous, ticket.status = ticket.status, target
+        sla.status_changed(ticket, previous, now)
+        if target is Status.RESOLVED:
+            ticket.resolved_at = now
+        ticket.updated_at = now
+        audit.record(self.session, "ticket.updated", actor_id=actor_id, ticket_id=ticket.id,
+                     changes={"status": [previous.value, target.value]}, **audit_data)
+
+    # -- the requester's side: solving, rating, email opt-out, auto-close ---------------------------
+
+    def mark_solved(self, actor: Person, ticket_id: int) -> Ticket:
+        """The requester (or staff) says the ticket is solved: it becomes resolved, audited as theirs.
+
+        Raises
+        ------
+        NotFoundError
+            Not a ticket the actor may see.
+        InvalidTransitionError
+            The ticket is already resolved or closed.
+        """
+        ticket = self.get(actor, ticket_id)
+        if not ticket.status.is_open:
+            raise InvalidTransitionError(f"Ticket #{ticket.id} is already {ticket.status.value.replace('_', ' ')}.")
+        self._set_status(ticket, Status.RESOLVED, actor_id=actor.id,
+                         solved_by="requester" if actor.id == ticket.requester_id else "staff")
+        self.session.commit()
+        return ticket
+
+    def rate(self, actor: Person, ticket_id: int, score: object, comment: object = None) -> TicketRating:
+        """The requester's one satisfaction rating (1 to 5, optional comment) of a solved ticket.
+
+        Raises
+        ------
+        NotFoundError, PermissionDeniedError, InvalidTransitionError, ConflictError, InvalidInputError
+        """
+        ticket = self.get(actor, ticket_id)
+        if actor.id != ticket.requester_id:
+            raise PermissionDeniedError("Only the requester rates a ticket.")
+        if ticket.status.is_open:
+            raise InvalidTransitionError("A ticket can be rated once it is solved.")
+        value, text = check_rating(score, comment)
+        if self.session.scalar(select(TicketRating.id).where(TicketRating.ticket_id == ticket.id)) is not None:
+            raise ConflictError("You rated this ticket already; thank you.", code="already_rated")
+        rating = TicketRating(ticket_id=ticket.id, person_id=actor.id, score=value, comment=text,
+                              created_at=self.clock())
+        self.session.add(rating)
+        audit.record(self.session, "ticket.rated", actor_id=actor.id, ticket_id=ticket.id, score=value)
+        try:
+            self.session.commit()
+        except IntegrityError as exc:  # a double submit raced this one
+            self.session.rollback()
+            raise ConflictError("You rated this ticket already; thank you.", code="already_rated") from exc
+        return rating
+
+    def rating_of(self, ticket_id: int) -> TicketRating | None:
+        return self.session.scalar(select(TicketRating).where(TicketRating.ticket_id == ticket_id))
+
+    def close_resolved(self, resolved_before: datetime, limit: int = 500) -> list[int]:
+        """Close tickets resolved before ``resolved_before`` (HELPDESK_AUTO_CLOSE_DAYS ago), each audited.
+
+        A ticket the requester reopened in between is no longer resolved and stays open.
+        """
+        ids = list(self.session.scalars(
+            select(Ticket.id).where(Ticket.status == Status.RESOLVED, Ticket.resolved_at <= resolved_before)
+            .order_by(Ticket.id).limit(limit)))
+        now, closed = self.clock(), []
+        for ticket_id in ids:
+            result = self.session.execute(
+                update(Ticket).where(Ticket.id == ticket_id, Ticket.status == Status.RESOLVED)
+                .values(status=Status.CLOSED, updated_at=now).execution_options(synchronize_session=False))
+            if result.rowcount == 1:
+                closed.append(ticket_id)
+                audit.record(self.session, "ticket.updated", actor_id=None, ticket_id=ticket_id,
+                             changes={"status": [Status.RESOLVED.value, Status.CLOSED.value]}, reason="auto_close")
+        self.session.commit()
+        return closed
+
+    def unsubscribe(self, person_id: int) -> bool:
+        """Stop emailing ``person_id`` (the signed link in each email); False when they had already stopped."""
+        if self.session.get(Person, person_id) is None:
+            raise NotFoundError("No such person.")
+        if self._opted_out(person_id):
+            return False
+        self.session.add(EmailOptOut(person_id=person_id, created_at=self.clock()))
+        audit.record(self.session, "email.unsubscribed", actor_id=person_id)
+        try:
+            self.session.commit()
+        except IntegrityError:
+            self.session.rollback()
+            return False
+        return True
+
+    def _opted_out(self, person_id: int) -> bool:
+        return self.session.scalar(select(EmailOptOut.id).where(EmailOptOut.person_id == person_id)) is not None
+
+    def _email_writes(self, ticket: Ticket, message_id: int, now: datetime) -> list[Insert]:
+        """The email of a public answer, when the requester has an address and did not unsubscribe."""
+        requester = ticket.requester
+        if requester is None or not requester.email or self._opted_out(requester.id):
+            return []
+        return [outbox_insert(OutboxKind.EMAIL_REPLY, "email", f"email:{message_id}", now, ticket_id=ticket.id,
+                              message_id=message_id)]
+
+    def last_public_messages(self, ticket_ids: Sequence[int]) -> dict[int, Message]:
+        """Each ticket's latest public message, in one query (the requester's "My tickets")."""
+        if not ticket_ids:
+            return {}
+        latest = (select(func.max(Message.id)).where(Message.ticket_id.in_(ticket_ids),
+                                                     Message.visibility == Visibility.PUBLIC)
+                  .group_by(Message.ticket_id))
+        return {m.ticket_id: m for m in self.session.scalars(select(Message).where(Message.id.in_(latest)))}
 
     def update(self, actor: Person, ticket_id: int, changes: dict[str, Any]) -> Ticket:
         """Change queue, status, priority or assignee (staff only), each change audited.
