@@ -53,6 +53,8 @@ from helpdesk.text import lenient_text, shorten, strict_text
 from helpdesk.tickets import assignment, sla
 from helpdesk.tickets.gratitude import is_gratitude_only
 from helpdesk.tickets.inbound import InboundMessage
+from helpdesk.tickets.limits import HeldDelivery, LimitVerdict, TicketLimitError, TicketLimits
+from helpdesk.tickets.limits import check as check_limits
 from helpdesk.tickets.models import (
     Direction,
     InboundDelivery,
@@ -207,10 +209,13 @@ class Received:
     message_id: int | None = None
     created: bool = False
     duplicate: bool = False
+    #: Held past the author's ticket limit (helpdesk.tickets.limits): kept, not filed, and what they were told.
+    held_id: int | None = None
+    notice: str | None = None
 
     @property
     def ignored(self) -> bool:
-        return self.ticket_id is None
+        return self.ticket_id is None and self.held_id is None
 
 
 @dataclass(frozen=True)
@@ -246,9 +251,12 @@ class TicketService:
     def __init__(self, session: Session, clock: Callable[[], datetime] = utcnow, *,
                  acknowledge: bool = True, triage: TriageEngine | None = None,
                  owner_strategy: assignment.Strategy = "least_loaded", incident_checks: bool = False,
-                 email_replies: bool = False) -> None:
+                 email_replies: bool = False,
+                 limits: TicketLimits | None = None) -> None:
         self.session = session
         self.clock = clock
+        #: Per-person ticket limits (HELPDESK_OPEN_TICKETS_PER_PERSON, HELPDESK_TICKETS_PER_DAY); staff exempt.
+        self.limits = limits or TicketLimits()
         #: Post an acknowledgement into the thread of every ticket filed from a channel.
         self.acknowledge = acknowledge
         #: Sorts every new ticket as it is filed, the same way on every entry point; None leaves them unsorted.
@@ -282,12 +290,23 @@ class TicketService:
             Empty, oversized or unstorable subject or body (naming the field), or an unknown queue.
         ConflictError
             The delivery key was used before for a different request.
+        TicketLimitError
+            The requester is past a ticket limit (429); nothing is stored.
         """
         subject, body = strict_text(subject, "subject", SUBJECT_MAX), strict_text(body, "body", BODY_MAX)
         queue = self._queue_by_slug(queue_slug) if queue_slug else None
         if delivery is not None:
             self._check_keys(delivery.external_ids)
         thread_key = _bounded(thread_key, THREAD_KEY_MAX, "thread key") if thread_key else None
+        if self.limits.active and not requester.is_staff:
+            # A replay of a request already filed is answered as before, whatever the limits say now.
+            if delivery is not None and (earlier := self.earlier_delivery(delivery)) is not None \
+                    and earlier.ticket_id is not None:
+                self.session.rollback()
+                return Filed(self.find(earlier.ticket_id), created=False)
+            if (verdict := check_limits(self.session, requester.id, self.limits, self.clock())) is not None:
+                self.session.rollback()  # releases the person's row
+                raise TicketLimitError(verdict, self.clock())
         try:
             ticket = self._insert_ticket(
                 requester_id=requester.id, subject=subject, body=body, source=source, external=external or {},
@@ -341,6 +360,9 @@ class TicketService:
         if thread_key and not inbound.opens_thread:
             ticket = self.session.scalar(
                 select(Ticket).where(Ticket.source == source, Ticket.thread_key == thread_key))
+            if ticket is None and self.limits.active and (held := self._held_for(source, thread_key)) is not None:
+                # A follow-up in a thread held past its author's limit joins what was kept; it never counts.
+                return self._add_to_held(held, inbound, delivery)
             if ticket is None and not inbound.starts_ticket:
                 return Received(None)  # a reply in a thread that is no ticket
             if ticket is not None and ticket.merged_into_id is not None:
@@ -354,6 +376,9 @@ class TicketService:
             title = lenient_text(inbound.subject) or body.splitlines()[0]
             if len(title) > SUBJECT_MAX and title not in body:
                 body = f"{title}\n\n{body}"
+            if (verdict := check_limits(self.session, person_id, self.limits, self.clock())) is not None:
+                return self._hold(inbound, delivery, person_id, verdict, shorten(title, SUBJECT_MAX) or "Question",
+                                  body, thread_key)
             ticket_id = self._insert_ticket(
                 requester_id=person_id, subject=shorten(title, SUBJECT_MAX) or "Question", body=body,
                 source=source, external=dict(inbound.external), thread_key=thread_key, queue=None,
@@ -370,6 +395,52 @@ class TicketService:
         )
         self.session.commit()
         return Received(ticket.id, message.id)
+
+    # -- past a ticket limit: kept, not filed (helpdesk.tickets.limits) ---------------------------
+
+    def _held_for(self, source: Source, thread_key: str) -> HeldDelivery | None:
+        return self.session.scalars(
+            select(HeldDelivery).where(HeldDelivery.source == source.value, HeldDelivery.thread_key == thread_key,
+                                       HeldDelivery.released_at.is_(None)).order_by(HeldDelivery.id).limit(1)
+        ).first()
+
+    def _hold(self, inbound: InboundMessage, delivery: DeliveryKey, person_id: int, verdict: LimitVerdict,
+              subject: str, body: str, thread_key: str | None) -> Received:
+        """Keep a question that arrived past its author's limit, and tell them once, in their thread, when they
+        may file again. Its delivery keys join the ledger, so a retry changes nothing."""
+        now = self.clock()
+        held = HeldDelivery(source=inbound.channel, thread_key=thread_key, person_id=person_id, subject=subject,
+                            body=body, external=dict(inbound.external), reason=verdict.kind,
+                            retry_at=verdict.retry_at, created_at=now)
+        self.session.add(held)
+        self.session.flush()
+        notice = verdict.message(now)
+        writes = [
+            self._held_ledger(delivery, now),
+            audit.insert_event("ticket.held", actor_id=person_id, created_at=now, held_id=held.id,
+                               source=inbound.channel, **verdict.as_json(now)),
+        ]
+        if inbound.external.get("origin") != "command":
+            # A slash command is answered in place (privately); every other asker reads it in their thread.
+            writes.append(outbox_insert(OutboxKind.LIMIT_NOTICE, inbound.channel, f"limit:{held.id}", now,
+                                        payload={"external": dict(inbound.external), "text": notice}))
+        execute_inserts(self.session, writes)
+        self.session.commit()
+        return Received(None, held_id=held.id, notice=notice)
+
+    def _add_to_held(self, held: HeldDelivery, inbound: InboundMessage, delivery: DeliveryKey) -> Received:
+        now = self.clock()
+        held.body = shorten(f"{held.body}\n\n{lenient_text(inbound.text) or '(no text)'}", BODY_MAX)
+        execute_inserts(self.session, [self._held_ledger(delivery, now)])
+        self.session.commit()
+        return Received(None, held_id=held.id)
+
+    @staticmethod
+    def _held_ledger(delivery: DeliveryKey, now: datetime) -> Insert:
+        """A held delivery's keys: in the ledger without a ticket, so a retry is recognised and stores nothing."""
+        return insert(InboundDelivery.__table__).values([
+            {"source": delivery.source, "external_id": key, "fingerprint": None, "received_at": now,
+             "ticket_id": None, "message_id": None} for key in delivery.external_ids])
 
     def _person_id(self, inbound: InboundMessage) -> int:
         """The author's person: one light query when known; created (and looked up later) when new."""
