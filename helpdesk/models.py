@@ -3,6 +3,7 @@
 from helpdesk.accounts.models import ApiToken, Identity, Person, Provider, Role
 from helpdesk.audit import AuditEvent
 from helpdesk.db import Base
+from helpdesk.programs.inactivity import IdleReminder
 from helpdesk.programs.models import Application, ApplicationStatus, Pool, Program
 from helpdesk.tickets.limits import HeldDelivery
 from helpdesk.tickets.models import (
@@ -26,4 +27,5 @@ __all__ = [
     "ApiToken", "AuditEvent", "Base", "Direction", "Escalation", "Identity", "InboundDelivery", "Message", "OutboxItem",
     "OutboxStatus", "Person", "Priority", "Provider", "Queue", "Role", "Source", "Status", "Ticket", "Visibility",
     "EmailOptOut", "Macro", "TicketPresence", "TicketRating",
+    "HeldDelivery", "IdleReminder",
 ]

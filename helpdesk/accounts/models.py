@@ -27,6 +27,8 @@ class Provider(enum.StrEnum):
     SLACK = "slack"
     DISCOURSE = "discourse"
     EMAIL = "email"
+    #: An OpenID Connect provider (CILogon): ``external_id`` is ``<issuer> <sub>``, the pair OIDC guarantees unique.
+    OIDC = "oidc"
 
 
 class Person(Base):
@@ -43,6 +45,8 @@ class Person(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     is_demo: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Last sign-in or signed-in request (to the hour): an idle delegate is reminded (helpdesk.programs.inactivity).
+    last_active_at: Mapped[datetime | None]
 
     identities: Mapped[list[Identity]] = relationship(back_populates="person", lazy="selectin")
 

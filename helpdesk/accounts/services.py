@@ -25,6 +25,8 @@ TOKEN_PREFIX = "hd_"  # noqa: S105 - a label, not a secret
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 #: The same for web sessions: last-seen (for the idle timeout) is exact to a minute.
 SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
+#: A person's last activity (for idle-seat reminders) is exact to an hour: one write an hour at most.
+ACTIVITY_TOUCH_INTERVAL = timedelta(hours=1)
 
 # A GitHub identity's external_id is GitHub's numeric user id, which never changes, whereas a login can be
 # renamed and, once freed, registered by someone else. Before the id is known it is one of two forms that no
@@ -624,6 +626,7 @@ class AccountService:
         session_id = secrets.token_urlsafe(32)
         self.session.add(WebSession(person_id=person.id, session_hash=hash_token(session_id), created_at=now,
                                     last_seen_at=now))
+        person.last_active_at = now  # signing in is activity (helpdesk.programs.inactivity)
         self.session.commit()
         return session_id
 
@@ -647,6 +650,9 @@ class AccountService:
         if now - last_seen_at > SESSION_TOUCH_INTERVAL:
             try:
                 self.session.execute(update(WebSession).where(WebSession.id == row_id).values(last_seen_at=now))
+                if person.last_active_at is None or now - person.last_active_at > ACTIVITY_TOUCH_INTERVAL:
+                    self.session.execute(update(Person).where(Person.id == person.id).values(last_active_at=now)
+                                         .execution_options(synchronize_session=False))
                 self.session.commit()
             except OperationalError:
                 # Best effort, as for tokens: a busy database must not sign anyone out.
