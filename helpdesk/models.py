@@ -5,6 +5,7 @@ from helpdesk.audit import AuditEvent
 from helpdesk.db import Base
 from helpdesk.programs.inactivity import IdleReminder
 from helpdesk.programs.models import Application, ApplicationStatus, Pool, Program
+from helpdesk.tickets import fulltext as _fulltext  # noqa: F401 - the search index is made with the ticket table
 from helpdesk.tickets.limits import HeldDelivery
 from helpdesk.tickets.models import (
     Direction,
@@ -20,6 +21,8 @@ from helpdesk.tickets.models import (
     Ticket,
     Visibility,
 )
+from helpdesk.tickets.saved_views import SavedView
+from helpdesk.tickets.tags import Tag, TicketTag
 from helpdesk.tickets.workspace import EmailOptOut, Macro, TicketPresence, TicketRating
 
 __all__ = [
@@ -28,4 +31,5 @@ __all__ = [
     "OutboxStatus", "Person", "Priority", "Provider", "Queue", "Role", "Source", "Status", "Ticket", "Visibility",
     "EmailOptOut", "Macro", "TicketPresence", "TicketRating",
     "HeldDelivery", "IdleReminder",
+    "SavedView", "Tag", "TicketTag",
 ]

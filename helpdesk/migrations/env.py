@@ -6,6 +6,7 @@ from alembic import context
 
 import helpdesk.models  # noqa: F401 - registers every table on Base.metadata
 from helpdesk.db import Base, make_engine
+from helpdesk.tickets.fulltext import include_name
 
 config = context.config
 url = config.attributes.get("database_url")
@@ -34,8 +35,9 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     # render_as_batch: SQLite cannot ALTER most things; batch mode rebuilds the table instead.
+    # include_name: the full-text index (helpdesk.tickets.fulltext) is made by the migrations, not the models.
     context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
-                      compare_type=True)
+                      compare_type=True, include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -50,7 +50,7 @@ from helpdesk.exceptions import (
     PermissionDeniedError,
 )
 from helpdesk.text import lenient_text, shorten, strict_text
-from helpdesk.tickets import assignment, sla
+from helpdesk.tickets import assignment, fulltext, sla, tags
 from helpdesk.tickets.gratitude import is_gratitude_only
 from helpdesk.tickets.inbound import InboundMessage
 from helpdesk.tickets.limits import HeldDelivery, LimitVerdict, TicketLimitError, TicketLimits
@@ -494,6 +494,8 @@ class TicketService:
             ticket = self._as_persistent(ticket_id, values, queue)
         writes = [audit.insert_event("ticket.filed", actor_id=requester_id, ticket_id=ticket_id, created_at=now,
                                      **audit_data)]
+        if (indexed := fulltext.filed(self.session.get_bind().dialect.name, ticket_id, subject, body)) is not None:
+            writes.append(indexed)  # the search index row (helpdesk.tickets.fulltext), in the same round trip
         if delivery is not None:
             writes.append(self._ledger(delivery, now, ticket_id, None))
         if acknowledge and source in REPLY_CHANNELS:
@@ -569,6 +571,9 @@ class TicketService:
             data["status"] = [previous.value, ticket.status.value]
         writes = [audit.insert_event("ticket.replied", actor_id=author_id, ticket_id=ticket.id, created_at=now,
                                      message_id=message.id, visibility=visibility.value, **data)]
+        if (indexed := fulltext.message_added(self.session.get_bind().dialect.name, ticket.id, body,
+                                              public=public)) is not None:
+            writes.append(indexed)  # the message joins the ticket's search index row; a note only staff's
         if delivery is not None:
             writes.append(self._ledger(delivery, now, ticket.id, message.id))
         if public and outbound and ticket.source in REPLY_CHANNELS:
@@ -952,6 +957,50 @@ class TicketService:
                              changes={"queue": correction}, confidence=(ticket.triage or {}).get("confidence"))
             self.session.commit()
         return ticket
+
+    # -- tags (helpdesk.tickets.tags) -------------------------------------------------------------------
+
+    def set_tags(self, actor: Person, ticket_id: int, names: Iterable[str] | str) -> list[str]:
+        """Make the ticket's tags exactly ``names`` (staff only); audited as ``ticket.tagged``. Commits.
+
+        Returns the ticket's tags afterwards, by name.
+
+        Raises
+        ------
+        InvalidInputError
+            A name that is no possible tag, or more tags than a ticket carries (naming ``tags``).
+        """
+        wanted = tags.normalise_all(names)
+        current = tags.tags_of(self.session, [ticket_id]).get(ticket_id, []) if 0 < ticket_id <= ID_MAX else []
+        return self._change_tags(actor, ticket_id, add=wanted, remove=[n for n in current if n not in wanted])
+
+    def add_tags(self, actor: Person, ticket_id: int, names: Iterable[str] | str) -> list[str]:
+        """Add tags to the ticket (those it has already stay once); audited. Commits."""
+        return self._change_tags(actor, ticket_id, add=tags.normalise_all(names))
+
+    def remove_tags(self, actor: Person, ticket_id: int, names: Iterable[str] | str) -> list[str]:
+        """Take tags off the ticket (absent ones are ignored); audited. Commits."""
+        return self._change_tags(actor, ticket_id, remove=tags.normalise_all(names))
+
+    def tags_of(self, ticket_ids: Sequence[int]) -> dict[int, list[str]]:
+        """The tags of each ticket, by name, in one statement (tickets without tags are left out)."""
+        return tags.tags_of(self.session, ticket_ids)
+
+    def _change_tags(self, actor: Person, ticket_id: int, *, add: Sequence[str] = (),
+                     remove: Sequence[str] = ()) -> list[str]:
+        if not actor.is_staff:
+            raise PermissionDeniedError("Only staff tag tickets.")
+        ticket = self.get(actor, ticket_id)
+        now = self.clock()
+        try:
+            added, removed = tags.change(self.session, ticket, actor.id, add=add, remove=remove, now=now)
+        except HelpdeskError:
+            self.session.rollback()
+            raise
+        if added or removed:
+            ticket.updated_at = now
+        self.session.commit()
+        return tags.tags_of(self.session, [ticket.id]).get(ticket.id, [])
 
     def record_delivery(self, item: OutboxItem, remote_id: str, started: Mapping[str, str] | None) -> None:
         """What a delivered outbox item tells about its ticket; the caller (the worker) commits.
