@@ -90,7 +90,9 @@ class Factory:
     def create_program_service(self) -> ProgramService:
         from helpdesk.programs.services import ProgramService
 
-        return ProgramService(self.session, clock=self.clock)
+        return ProgramService(self.session, clock=self.clock,
+                              email=bool(getattr(self.settings, "email_enabled", False)),
+                              slack=self.settings.slack_bot_token is not None)
 
     def create_search_service(self) -> SearchService:
         from helpdesk.search.services import SearchService

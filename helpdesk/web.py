@@ -115,6 +115,7 @@ def _role_required(allowed: Callable[[Person], bool], refusal: str) -> Callable[
 
 
 staff_required = _role_required(lambda person: person.is_staff, "This page is for support staff.")
+admin_required = _role_required(lambda person: person.is_admin, "This is for administrators.")
 
 
 def public_rate_limit() -> str:

@@ -235,6 +235,11 @@ class OutboxWorker:
                 session.rollback()
                 self._incident_check(session, item_id, item.ticket_id, stats)
                 return
+            if kind is OutboxKind.PROGRAMME_NOTICE:
+                from helpdesk.programs.notices import deliver as deliver_programme_notice
+
+                deliver_programme_notice(self, session, item, attempted_before, stats)
+                return
             try:
                 channel = self.channel(channel_name)
                 # Where to post is read from the ticket now, not from when the item was queued: a

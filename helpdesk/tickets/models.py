@@ -69,6 +69,9 @@ class OutboxKind(enum.StrEnum):
     #: Look for an incident a newly filed ticket belongs to (helpdesk.tickets.incidents.link_to_incident),
     #: after the acknowledgement, so that intake never waits for the text comparison.
     INCIDENT_CHECK = "incident_check"
+    #: A change to a person's programme application, told to them by email or by a Slack direct message
+    #: (the item's channel); the payload holds ``application_id``, ``to``, ``subject`` and ``text``.
+    PROGRAMME_NOTICE = "programme_notice"
     #: Tell someone past their ticket limit, in their thread, when they may file again (helpdesk.tickets.limits);
     #: the payload holds the thread (the delivery's ``external``) and the text.
     LIMIT_NOTICE = "limit_notice"

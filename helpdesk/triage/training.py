@@ -8,6 +8,7 @@ is the label, so a later correction wins.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -58,18 +59,46 @@ def iter_kb_examples(kb_dir: Path, queues: Iterable[str] | None = None) -> Itera
                 yield document.title, document.body, queue
 
 
+#: The ``split`` of a question held out of training: the original seed split, and the real-questions one.
+HELD_OUT = ("test", "real-test")
+
+
 def load_seed(path: Path) -> list[dict]:
-    """The labelled seed set: every ``seed-*.yaml`` in a folder (or one file), with its fixed split."""
-    files = sorted(path.glob("seed-*.yaml")) if path.is_dir() else [path]
+    """The labelled questions of a folder (or one file) with their fixed splits.
+
+    A folder holds the seed set (``seed-*.yaml``) and the real questions (``real*.yaml``), and ``split.yaml``
+    lists the held-out ids: ``test`` (of the seed set, split ``"test"``) and ``real_test`` (of the real
+    questions, split ``"real-test"``). Every other question is ``"train"``. Each item also gets ``set``:
+    ``"seed"`` or ``"real"`` (from its file).
+    """
+    files = sorted([*path.glob("seed-*.yaml"), *path.glob("real*.yaml")]) if path.is_dir() else [path]
     items: list[dict] = []
     for file in files:
-        items.extend(yaml.safe_load(file.read_text(encoding="utf-8")) or [])
+        loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or []
+        for item in loaded:
+            item["set"] = "real" if file.name.startswith("real") else "seed"
+        items.extend(loaded)
     split_file = (path if path.is_dir() else path.parent) / "split.yaml"
-    test = set((yaml.safe_load(split_file.read_text(encoding="utf-8")) or {}).get("test", [])) \
-        if split_file.exists() else set()
+    splits = (yaml.safe_load(split_file.read_text(encoding="utf-8")) or {}) if split_file.exists() else {}
+    test, real_test = set(splits.get("test") or []), set(splits.get("real_test") or [])
     for item in items:
-        item["split"] = "test" if item["id"] in test else "train"
+        item["split"] = "test" if item["id"] in test else "real-test" if item["id"] in real_test else "train"
     return items
+
+
+def draw_split(items: Iterable[dict], share: float) -> list[str]:
+    """The ids to hold out: per queue, the ``share`` (rounded) of ids whose SHA-256 sorts first.
+
+    How both splits in ``split.yaml`` were drawn, once; call it to draw a new split, never to redraw one.
+    """
+    by_queue: dict[str, list[str]] = {}
+    for item in items:
+        by_queue.setdefault(item["queue"], []).append(item["id"])
+    held: list[str] = []
+    for ids in by_queue.values():
+        ordered = sorted(ids, key=lambda i: hashlib.sha256(i.encode()).hexdigest())
+        held.extend(ordered[:round(len(ordered) * share)])
+    return sorted(held)
 
 
 def iter_seed(path: Path, split: str = "train", queues: Iterable[str] | None = None) -> Iterator[Example]:

@@ -13,7 +13,7 @@ from helpdesk.tickets.queues import load_queue_config
 from helpdesk.triage.decide import TriageEngine, build_engine
 from helpdesk.triage.model import ModelFileError, TriageModel, load_model
 from helpdesk.triage.rules import load_rules
-from helpdesk.triage.training import iter_kb_examples, iter_seed, load_seed
+from helpdesk.triage.training import HELD_OUT, draw_split, iter_kb_examples, iter_seed, load_seed
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "tests" / "data" / "triage"
@@ -149,9 +149,29 @@ def test_the_seed_set_is_labelled_split_and_sourced() -> None:
         assert item["priority"] in ("low", "normal", "high", "urgent")
         assert item["source"].startswith("https://")
     for slug in SLUGS:
-        queue = [i for i in items if i["queue"] == slug]
+        queue = [i for i in items if i["queue"] == slug and i["set"] == "seed"]
         assert len(queue) >= 20
         assert 0.25 <= sum(i["split"] == "test" for i in queue) / len(queue) <= 0.35
+    # the seed split is the one draw_split makes: 30 % per queue by SHA-256 order of the ids
+    assert draw_split([i for i in items if i["set"] == "seed"], 0.3) == sorted(
+        i["id"] for i in items if i["split"] == "test")
+
+
+def test_the_real_questions_are_real_and_their_held_out_split_is_kept_apart() -> None:
+    items = load_seed(SEED)
+    real = [i for i in items if i["set"] == "real"]
+    assert real, "tests/data/triage/real.yaml holds the real questions"
+    assert {i["kind"] for i in real} <= {"forum", "github-issue"}, "only a person's own question is real"
+    assert len({i["id"] for i in items}) == len(items), "ids are unique across the seed set and the real questions"
+    for item in real:
+        assert item["queue"] in SLUGS and item["priority"] in ("low", "normal", "high", "urgent")
+        assert item["source"].startswith(("https://community.lsst.org/", "https://github.com/"))
+    held = sorted(i["id"] for i in real if i["split"] == "real-test")
+    assert held == draw_split(real, 1 / 3), "real_test is a third per queue by SHA-256 order"
+    assert not {i["split"] for i in items if i["set"] == "seed"} & {"real-test"}
+    trained_on = {(t, b) for t, b, _ in iter_seed(SEED, "train")}
+    assert not any((i["title"], i.get("body") or "") in trained_on for i in items if i["split"] in HELD_OUT)
+    assert any((i["title"], i.get("body") or "") in trained_on for i in real if i["split"] == "train")
 
 
 def test_shipped_model_never_saw_the_held_out_split_and_clears_a_sanity_floor() -> None:
