@@ -64,9 +64,10 @@ def test_a_forbidden_decision_is_explained_and_changes_nothing(client: FlaskClie
     application = pending_application(db_session, make_person)
     login("sam", "staff")
     token = csrf_token_from(client.get("/staff/roster").get_data(as_text=True))
-    client.post(f"/staff/roster/{application.id}", data={"csrf_token": token, "action": "approve"})
-    response = client.post(f"/staff/roster/{application.id}", data={"csrf_token": token, "action": "decline"},
-                           follow_redirects=True)
+    client.post(f"/staff/roster/{application.id}", data={"csrf_token": token, "action": "approve",
+                                                         "checks": ["identity", "rights_list", "email"]})
+    response = client.post(f"/staff/roster/{application.id}", data={
+        "csrf_token": token, "action": "decline", "confirm": "yes", "note": "not on the list"}, follow_redirects=True)
     assert "Cannot decline an application that is active." in response.get_data(as_text=True)
     fresh(db_session)
     assert db_session.get(Application, application.id).status is ApplicationStatus.ACTIVE

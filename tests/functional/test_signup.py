@@ -69,12 +69,13 @@ def test_roster_is_staff_only_and_works(client: FlaskClient, login, make_person,
     client.post("/auth/logout", data={"csrf_token": token})
     login("sam", "staff")
     roster = client.get("/staff/roster").get_data(as_text=True)
-    assert "Being checked (1)" in roster and "1 of 600 in use" in roster
+    assert "Being checked (1)" in roster and "1 of 600 held" in roster
     csv_text = client.get("/staff/roster.csv").get_data(as_text=True)
     assert "'=HYPERLINK" in csv_text and ",vera," in csv_text
     application = db_session.scalars(select(Application)).one()
     response = client.post(f"/staff/roster/{application.id}", data={
-        "csrf_token": csrf_token_from(roster), "action": "approve"}, follow_redirects=True)
+        "csrf_token": csrf_token_from(roster), "action": "approve", "checks": ["identity", "rights_list", "email"]},
+        follow_redirects=True)
     assert "vera" in response.get_data(as_text=True).lower() and ": active." in response.get_data(as_text=True)
     db_session.rollback()  # end the read snapshot taken above
     assert db_session.get(Application, application.id).status.value == "active"

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from helpdesk.accounts.models import Person
 from helpdesk.audit import AuditEvent
 from helpdesk.exceptions import InvalidInputError, InvalidTransitionError, NotFoundError, PermissionDeniedError
-from helpdesk.programs.models import Application, ApplicationStatus, Program
-from helpdesk.programs.services import ApplicationForm, ProgramService
+from helpdesk.programs.models import Application, ApplicationStatus, Program, ProgramPool
+from helpdesk.programs.services import DATA_RIGHTS_CHECKS, ApplicationForm, ProgramService
 from tests.support.threads import run_together
 
+ALL_CHECKS = [key for key, _ in DATA_RIGHTS_CHECKS]
 PENDING, ACTIVE, WAITLISTED = ApplicationStatus.PENDING, ApplicationStatus.ACTIVE, ApplicationStatus.WAITLISTED
 
 
@@ -32,7 +33,8 @@ def service(db_session: Session) -> ProgramService:
 @pytest.fixture
 def small(db_session: Session) -> Program:
     """A programme with 3 seats, 1 of them reserved: 2 open seats."""
-    program = Program(slug="small", name="Small", cap=3, reserved=1)
+    program = Program(slug="small", name="Small", cap=3, reserved=1,
+                      pools=[ProgramPool(slug="collaborations", name="Science Collaborations", seats=1)])
     db_session.add(program)
     db_session.commit()
     return program
@@ -140,7 +142,7 @@ def test_approve_then_withdraw(
     service: ProgramService, small: Program, people: list[Person], admin: Person, db_session: Session
 ) -> None:
     first, _, third = apply_all(service, people[:3])
-    assert service.decide(admin, first.id, "approve").status is ACTIVE
+    assert service.decide(admin, first.id, "approve", checks=ALL_CHECKS).status is ACTIVE
     with pytest.raises(InvalidTransitionError):
         service.decide(admin, first.id, "approve")
     service.decide(admin, first.id, "withdraw")
