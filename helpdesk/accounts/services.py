@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, joinedload, lazyload
 from helpdesk import audit
 from helpdesk.accounts.models import ApiToken, Identity, Person, Provider, Role, WebSession
 from helpdesk.db import utcnow
-from helpdesk.exceptions import InvalidInputError, NotFoundError, PermissionDeniedError
+from helpdesk.exceptions import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 
 #: GitHub's own rule for logins: alphanumerics and single hyphens, at most 39 characters.
 GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
@@ -192,6 +192,71 @@ class AccountService:
         audit.record(self.session, "person.created", actor_id=None, person_id=person.id, provider="github")
         if owner is not None:
             self._refuse_join(person, owner)
+        return person
+
+    # -- OpenID Connect (CILogon and the like) -----------------------------------------------------
+
+    def sign_in_oidc(
+        self, issuer: str, subject: str, *, email: str | None = None, email_verified: bool = False,
+        display_name: str | None = None, username: str | None = None,
+    ) -> Person:
+        """The person behind an OpenID Connect account, keyed by (issuer, subject); commits.
+
+        A known (issuer, sub) signs in its person. An unknown one joins the plain user who owns the same
+        email only when the provider says the email is verified (``email_verified`` true in the ID token);
+        staff are never joined so (audited as ``identity.join_refused``: an administrator merges them), and
+        an unverified email joins nobody. Otherwise a new plain user is made. Nothing here raises a role.
+
+        Raises
+        ------
+        InvalidInputError
+            An empty issuer or subject, or a pair too long to store.
+        """
+        external_id = oidc_external_id(issuer, subject)
+        email = email.strip().lower()[:320] if email else None
+        person = self.find_by_identity(Provider.OIDC, external_id)
+        if person is not None:
+            person = self._survivor(person)
+            if email and not person.email:
+                person.email, person.email_verified = email, email_verified
+        else:
+            person = self.identify(Provider.OIDC, external_id, username=(username or None) and username[:200],
+                                   display_name=display_name or username or email or "CILogon user",
+                                   email=email, email_verified=email_verified)[0]
+        self.session.commit()
+        return person
+
+    def link_identity(self, person: Person, provider: Provider, external_id: str, *,
+                      username: str | None = None) -> Person:
+        """Add an account to the signed-in ``person`` (their explicit link action); commits.
+
+        The one way to join a sign-in to an existing person besides the verified-email rule. Linking never
+        changes a role, and never takes an account another person already has (that is a merge, which is
+        an administrator's decision). Linking an account the person already has changes nothing.
+
+        Raises
+        ------
+        ConflictError
+            The account belongs to another person on the desk.
+        """
+        owner = self.find_by_identity(provider, external_id)
+        if owner is not None:
+            if self._survivor(owner).id == person.id:
+                self.session.rollback()
+                return person
+            raise ConflictError(
+                "That account is already someone else's on the desk; nothing was linked. If both are yours, ask "
+                "an administrator to merge the two records.", code="identity_taken")
+        identity = Identity(person_id=person.id, provider=provider, external_id=external_id,
+                            username=username[:200] if username else None)
+        if (existing := self._insert_identity(identity, provider, external_id)) is not None \
+                and existing.id != person.id:
+            raise ConflictError("That account was linked to someone else a moment ago; nothing was linked.",
+                                code="identity_taken")
+        self.session.expire(person, ["identities"])
+        audit.record(self.session, "identity.linked", actor_id=person.id, person_id=person.id,
+                     provider=provider.value, external_id=external_id)
+        self.session.commit()
         return person
 
     def _refuse_join(self, person: Person, owner: Person) -> None:
@@ -683,6 +748,24 @@ def _application_rank(application: object) -> tuple[int, int]:
     order = [ApplicationStatus.ACTIVE, ApplicationStatus.PENDING, ApplicationStatus.WAITLISTED,
              ApplicationStatus.DECLINED, ApplicationStatus.WITHDRAWN]
     return order.index(application.status), application.id  # type: ignore[attr-defined]
+
+
+#: Room for an OpenID Connect identity's ``<issuer> <sub>`` (the identity column's width).
+OIDC_EXTERNAL_ID_MAX = 200
+
+
+def oidc_external_id(issuer: str, subject: str) -> str:
+    """The identity key of an OpenID Connect account: its issuer and subject, which OIDC makes unique together.
+
+    An issuer is a URL, which holds no space, so the pair cannot be read two ways.
+    """
+    issuer, subject = (issuer or "").strip(), (subject or "").strip()
+    if not issuer or not subject or " " in issuer:
+        raise InvalidInputError("An OpenID Connect identity needs its issuer and subject.")
+    key = f"{issuer} {subject}"
+    if len(key) > OIDC_EXTERNAL_ID_MAX:
+        raise InvalidInputError(f"This provider's account id is too long to store ({len(key)} characters).")
+    return key
 
 
 def normalise_login(login: str) -> str:

@@ -77,7 +77,9 @@ def downgrade() -> None:
     op.drop_table('held_delivery')
     with op.batch_alter_table('ticket', schema=None) as batch_op:
         batch_op.drop_index('ix_ticket_requester_created')
-    with op.batch_alter_table('person', schema=None) as batch_op:
+    # Not rebuilt on SQLite (ALTER TABLE … DROP COLUMN, SQLite 3.35+): dropping the old person table would
+    # cascade to every row that points at a person.
+    with op.batch_alter_table('person', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('last_active_at')
     # OpenID Connect identities cannot stay behind a constraint that no longer knows them.
     op.execute("DELETE FROM identity WHERE provider = 'oidc'")
