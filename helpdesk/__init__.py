@@ -80,12 +80,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     from helpdesk.api.routes import openapi as api_openapi
     from helpdesk.channels.routes import bp as integrations_bp
     from helpdesk.programs.routes import bp as programs_bp
+    from helpdesk.deflection.routes import bp as deflection_bp
+    from helpdesk.staff import knowledge as _knowledge  # noqa: F401 - knowledge gaps and drafts, on the staff blueprint
     from helpdesk.staff.routes import bp as staff_bp
     from helpdesk.tickets.routes import bp as tickets_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(tickets_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(deflection_bp)
     limit_api_writes(api_bp)  # HELPDESK_RATE_LIMIT_API_WRITES, from outside the API blueprint
     app.register_blueprint(api_bp)
     app.register_blueprint(programs_bp)

@@ -43,6 +43,10 @@ class DatabaseCollector(Collector):
 
         filed = GaugeMetricFamily("helpdesk_tickets_filed", "Tickets filed, by source", labels=["source"])
         depth = GaugeMetricFamily("helpdesk_outbox_depth", "Outbox deliveries by status", labels=["status"])
+        self_served = GaugeMetricFamily(
+            "helpdesk_tickets_self_served",
+            "Tickets resolved by their requester saying an offered article answered them, by where they said it",
+            labels=["via"])
         session = self.app.extensions["helpdesk"].session_factory()
         try:
             for source, count in session.execute(select(Ticket.source, func.count()).group_by(Ticket.source)):
@@ -53,10 +57,18 @@ class DatabaseCollector(Collector):
                 depth.add_metric([status.value], count)
             if not any(s.labels["status"] == OutboxStatus.PENDING.value for s in depth.samples):
                 depth.add_metric([OutboxStatus.PENDING.value], 0)
+            # Only the self-served rows are read (through ix_ticket_self_served_via), not the whole table.
+            counted = dict(session.execute(
+                select(Ticket.self_served_via, func.count()).where(Ticket.self_served_via.is_not(None))
+                .group_by(Ticket.self_served_via)
+            ).all())
+            for via in ("web", "slack", "discourse", *sorted(set(counted) - {"web", "slack", "discourse"})):
+                self_served.add_metric([via], counted.get(via, 0))
         finally:
             session.close()
         yield filed
         yield depth
+        yield self_served
 
 
 class Metrics:

@@ -38,7 +38,14 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from helpdesk.channels.base import Channel, DeliveryError, PermanentDeliveryError, RateLimitedError, ThreadRef
+from helpdesk.channels.base import (
+    Acknowledgement,
+    Channel,
+    DeliveryError,
+    PermanentDeliveryError,
+    RateLimitedError,
+    ThreadRef,
+)
 from helpdesk.config import Settings
 from helpdesk.db import utcnow
 from helpdesk.factory import Factory
@@ -261,7 +268,9 @@ class OutboxWorker:
                     if remote_id:
                         log.info("outbox %s was posted before (%s); recording it", item_id, remote_id)
                 if not remote_id:
-                    remote_id = channel.reply(thread, text, idempotency_key=key)
+                    remote_id = (channel.post_acknowledgement(thread, text, idempotency_key=key)
+                                 if isinstance(text, Acknowledgement) else
+                                 channel.reply(thread, text, idempotency_key=key))
             except Exception as exc:  # noqa: BLE001 - classified by _retry_or_bury
                 self._retry_or_bury(session, item_id, exc, stats)
             else:
@@ -269,7 +278,8 @@ class OutboxWorker:
         finally:
             session.close()
 
-    def _what_and_where(self, session: Session, item: OutboxItem, channel: Channel) -> tuple[ThreadRef, str]:
+    def _what_and_where(self, session: Session, item: OutboxItem, channel: Channel
+                        ) -> tuple[ThreadRef, str | Acknowledgement]:
         """The thread (from the ticket) and the text (from the message, or the channel's acknowledgement)."""
         if OutboxKind(item.kind) is OutboxKind.LIMIT_NOTICE:
             # Someone past a ticket limit (helpdesk.tickets.limits): their question was held, not filed.
@@ -289,11 +299,34 @@ class OutboxWorker:
         thread = channel.thread_from_external(ticket.external or {})
         if OutboxKind(item.kind) is OutboxKind.ACK:
             link = f"{self.settings.public_url.rstrip('/')}/tickets/{ticket.id}"
-            return thread, channel.acknowledgement(ticket.id, link, thread)
+            return thread, self._acknowledgement(session, ticket, link)
         message = session.get(Message, item.message_id) if item.message_id else None
         if message is None:
             raise PermanentDeliveryError("The message of this delivery is gone.")
         return thread, message.body
+
+    def _acknowledgement(self, session: Session, ticket: Ticket, link: str) -> Acknowledgement:
+        """The acknowledgement with the articles that may answer the question (helpdesk.deflection).
+
+        They are looked for here, at delivery, not in the webhook request, and kept on the ticket before
+        anything is posted: a redelivery (after a timeout, or sent again by staff) says exactly the same.
+        """
+        from helpdesk.deflection.suggestions import Deflector, stored_articles
+        from helpdesk.deflection.tokens import desk_secret, make_token
+
+        ticket_id, suggestions = ticket.id, ticket.suggestions
+        if suggestions is None:
+            looked = Deflector.from_settings(self.settings).look_up(ticket.subject, ticket.body)
+            Factory(session, self.settings, self.clock).create_ticket_service().record_suggestions(
+                ticket_id, looked.to_json(), looked.best_score)
+            # What was kept: ours, or another worker's that came first.
+            suggestions = session.scalar(select(Ticket.suggestions).where(Ticket.id == ticket_id))
+        articles = tuple((a.title, a.url) for a in stored_articles(suggestions))
+        if not articles:
+            return Acknowledgement(ticket_id, link)
+        token = make_token(desk_secret(self.settings), ticket_id)
+        return Acknowledgement(ticket_id, link, articles, token=token,
+                               answered_url=f"{self.settings.public_url.rstrip('/')}/answered/{token}")
 
     def _profile(self, session: Session, item_id: int, channel_name: str, payload: dict[str, Any],
                  stats: Stats) -> None:

@@ -16,7 +16,7 @@ from helpdesk.exceptions import HelpdeskError, InvalidSignatureError
 from helpdesk.tickets.inbound import Author, InboundMessage, ThreadRef
 
 __all__ = [
-    "Author", "Channel", "Control", "DeliveryError", "Ignored", "InboundMessage",
+    "Acknowledgement", "Author", "Channel", "Control", "DeliveryError", "Ignored", "InboundMessage",
     "InvalidSignatureError", "PermanentDeliveryError", "RateLimitedError", "ThreadRef", "UnknownChannelError",
 ]
 
@@ -56,6 +56,24 @@ class Control:
     """A verified protocol request answered directly: Slack's url_verification, a forum ping."""
 
     response: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """What an acknowledgement says: the ticket, the articles that may answer it, and how to say one did.
+
+    Built by the worker from what the ticket keeps (helpdesk.deflection), so a redelivery says the same.
+    """
+
+    ticket_id: int
+    #: The ticket's page on the desk.
+    link: str
+    #: ``(title, absolute URL)`` of the best articles, best first; empty when none scored high enough.
+    articles: tuple[tuple[str, str], ...] = ()
+    #: The ticket's signed "this answered my question" token (helpdesk.deflection.tokens).
+    token: str | None = None
+    #: The desk's page that takes that token (a link for channels without buttons, such as the forum).
+    answered_url: str | None = None
 
 
 class Channel(ABC):
@@ -111,3 +129,30 @@ class Channel(ABC):
         """The message that tells a requester their question is ticket ``ticket_id``, in the channel's words."""
         return (f"Thanks! Your question is ticket #{ticket_id} in the DP0 Support Desk ({link}). "
                 "Someone from the support team will answer here.")
+
+    def acknowledgement_text(self, ack: Acknowledgement, thread: ThreadRef) -> str:
+        """The whole acknowledgement as text: :meth:`acknowledgement`, then the articles as Markdown links."""
+        text = self.acknowledgement(ack.ticket_id, ack.link, thread)
+        if not ack.articles:
+            return text
+        lines = [text, "", "While you wait, these articles may answer your question:"]
+        lines += [f"- {markdown_link(title, url)}" for title, url in ack.articles]
+        if ack.answered_url:
+            lines += ["", f"If one of them answered it, {markdown_link('tell us here', ack.answered_url)} and we "
+                      "will close the ticket."]
+        return "\n".join(lines)
+
+    def post_acknowledgement(self, thread: ThreadRef, ack: Acknowledgement, *, idempotency_key: str | None = None
+                             ) -> str:
+        """Post the acknowledgement (as :meth:`reply` posts; Slack adds a button) and return its remote id."""
+        return self.reply(thread, self.acknowledgement_text(ack, thread), idempotency_key=idempotency_key)
+
+
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#!|~"})
+
+
+def markdown_link(title: str, url: str) -> str:
+    """``[title](url)`` with the title's Markdown and HTML characters escaped and the URL's breaking ones encoded."""
+    safe_url = "".join(ch if ch not in " ()<>[]\"'`" else f"%{ord(ch):02X}" for ch in url)
+    label = " ".join(title.split()).translate(_MARKDOWN_SPECIAL).replace("&", "&amp;")
+    return f"[{label}]({safe_url})"

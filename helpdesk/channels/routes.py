@@ -67,12 +67,15 @@ def slack_commands() -> ResponseReturnValue:
 
 @bp.post("/slack/interactions")
 def slack_interactions() -> ResponseReturnValue:
-    """The "File a support ticket" message shortcut and the ticket form's submission."""
-    from helpdesk.channels.slack import ModalRequest
+    """The "File a support ticket" message shortcut, the ticket form's submission, and the acknowledgement's
+    "This answered my question" button."""
+    from helpdesk.channels.slack import ModalRequest, SelfServedRequest
 
     result = _parse("slack")
     if isinstance(result, ModalRequest):
         return _open_modal(result)
+    if isinstance(result, SelfServedRequest):
+        return _self_served(result)
     if isinstance(result, InboundMessage):
         get_factory().create_ticket_service().receive(result)
         return _ack()  # an empty 200 closes the modal
@@ -95,6 +98,29 @@ def _file_command(message: InboundMessage) -> str:
     link = f"{get_settings().public_url.rstrip('/')}/tickets/{ticket.id}"
     suggestions = factory.create_suggester().for_text(f"{ticket.subject}\n{ticket.body}")
     return command_answer(ticket.id, ticket.subject, link, suggestions)
+
+
+def _self_served(click: object) -> ResponseReturnValue:
+    """Resolve the button's ticket as self-served when its requester clicked; tell them privately either way."""
+    from helpdesk.accounts.models import Person, Provider
+    from helpdesk.deflection.tokens import InvalidTokenError, desk_secret, read_token
+
+    factory = get_factory()
+    try:
+        ticket_id = read_token(desk_secret(get_settings()), click.token)  # type: ignore[attr-defined]
+        person = factory.create_account_service().find_by_identity(Provider.SLACK, click.user)  # type: ignore[attr-defined]
+        if person is not None and person.merged_into_id is not None:
+            person = factory.session.get(Person, person.merged_into_id)
+        if person is None:
+            text = "Only the person who asked can say that their question was answered."
+        else:
+            text = factory.create_ticket_service().resolve_self_served(ticket_id, via="slack", requester=person).message
+    except InvalidTokenError as exc:
+        text = str(exc)
+    except HelpdeskError as exc:
+        text = exc.message
+    factory.create_channel("slack").answer_click(click.response_url, text)  # type: ignore[attr-defined]
+    return _ack()
 
 
 def _open_modal(modal: object) -> ResponseReturnValue:

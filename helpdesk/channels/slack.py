@@ -18,8 +18,10 @@ from urllib.parse import parse_qs
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
 
 from helpdesk.channels.base import (
+    Acknowledgement,
     Author,
     Channel,
     Control,
@@ -40,6 +42,8 @@ log = logging.getLogger("helpdesk.channels.slack")
 NEW_MESSAGE_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
 #: The shortcut's and the modal's callback id (also in the app manifest).
 FILE_TICKET_CALLBACK = "file_ticket"
+#: ``action_id`` of the acknowledgement's "This answered my question" button; its value is the ticket's token.
+SELF_SERVED_ACTION = "self_served"
 #: ``metadata.event_type`` of every message the helpdesk posts; its payload names the outbox item.
 METADATA_EVENT_TYPE = "helpdesk_reply"
 #: Slack API errors retrying cannot fix.
@@ -65,6 +69,19 @@ class CommandRequest:
 
     message: InboundMessage
     command: str
+
+
+@dataclass(frozen=True)
+class SelfServedRequest:
+    """A click on "This answered my question" (a ``block_actions`` interaction) by Slack user ``user``.
+
+    ``token`` is the button's value (the ticket's signed token); ``response_url`` is where Slack takes the
+    private answer to the person who clicked.
+    """
+
+    token: str
+    user: str
+    response_url: str | None
 
 
 @dataclass(frozen=True)
@@ -232,12 +249,25 @@ class SlackChannel(Channel):
                 "team_domain": _dict(payload.get("team")).get("domain"),
             }
             return ModalRequest(trigger_id, ticket_modal(meta, text=strip_mentions(_text(message.get("text")))))
+        if kind == "block_actions":
+            return self._block_action(payload, user)
         if kind == "view_submission":
             view = _dict(payload.get("view"))
             if view.get("callback_id") != FILE_TICKET_CALLBACK:
                 return Ignored(f"view {view.get('callback_id')!r}")
             return self._submission(view, user)
         return Ignored(f"interaction {kind!r}")
+
+    def _block_action(self, payload: dict[str, Any], user: str | None) -> Any:
+        actions = payload.get("actions")
+        action = next((a for a in actions if isinstance(a, dict) and a.get("action_id") == SELF_SERVED_ACTION),
+                      None) if isinstance(actions, list) else None
+        if action is None:
+            return Ignored("block action of another button")
+        token, response_url = action.get("value"), payload.get("response_url")
+        if not isinstance(token, str) or not token or not user:
+            raise InvalidRequestError("A button click without its value or user.")
+        return SelfServedRequest(token, user, response_url if isinstance(response_url, str) else None)
 
     def _submission(self, view: dict[str, Any], user: str | None) -> InboundMessage:
         try:
@@ -301,14 +331,53 @@ class SlackChannel(Channel):
         return (f"Thanks! Your question is ticket #{ticket_id} in the DP0 Support Desk ({link}). "
                 f"Someone from the support team will answer {where}.")
 
+    def acknowledgement_text(self, ack: Acknowledgement, thread: ThreadRef) -> str:
+        """The acknowledgement in mrkdwn: the articles as ``<url|title>`` links (also the notification's text)."""
+        text = self.acknowledgement(ack.ticket_id, ack.link, thread)
+        if not ack.articles:
+            return text
+        links = "\n".join(f"• {mrkdwn_link(title, url)}" for title, url in ack.articles)
+        return f"{text}\n\nWhile you wait, these articles may answer your question:\n{links}"
+
+    def post_acknowledgement(self, thread: ThreadRef, ack: Acknowledgement, *, idempotency_key: str | None = None
+                             ) -> str:
+        """The acknowledgement with its articles and, under them, the "This answered my question" button."""
+        text = self.acknowledgement_text(ack, thread)
+        if not ack.articles or not ack.token:
+            return self.reply(thread, text, idempotency_key=idempotency_key)
+        blocks = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+            {"type": "actions", "block_id": SELF_SERVED_ACTION, "elements": [{
+                "type": "button", "action_id": SELF_SERVED_ACTION, "style": "primary", "value": ack.token,
+                "text": {"type": "plain_text", "text": "This answered my question"},
+            }]},
+        ]
+        return self.reply(thread, text, idempotency_key=idempotency_key, blocks=blocks)
+
+    def answer_click(self, response_url: str | None, text: str) -> None:
+        """Tell the person who clicked, privately, what their click did (within the request's three seconds).
+
+        Only Slack's own response URLs (or the configured API's host, in tests) are called.
+        """
+        if not response_url or not _is_slack_url(response_url, self.settings.slack_api_url):
+            return
+        try:
+            WebhookClient(response_url, timeout=MODAL_TIMEOUT_SECONDS).send(
+                text=text, response_type="ephemeral", replace_original=False)
+        except Exception as exc:  # noqa: BLE001 - the click itself was recorded; the note is a courtesy
+            log.warning("could not answer the button click: %s", exc)
+
     def thread_from_external(self, external: Mapping[str, Any]) -> ThreadRef:
         channel = external.get("channel")
         if not channel:
             raise PermanentDeliveryError("The ticket has no Slack channel to reply in.")
         return ThreadRef(self.name, str(channel), external.get("thread_ts"))
 
-    def reply(self, thread: ThreadRef, text: str, *, idempotency_key: str | None = None) -> str:
+    def reply(self, thread: ThreadRef, text: str, *, idempotency_key: str | None = None,
+              blocks: list[dict[str, Any]] | None = None) -> str:
         kwargs: dict[str, Any] = {"channel": thread.conversation, "text": text}
+        if blocks:
+            kwargs["blocks"] = blocks
         if thread.thread:
             kwargs["thread_ts"] = thread.thread
         if idempotency_key:
@@ -363,8 +432,31 @@ def command_answer(ticket_id: int, subject: str, link: str, suggestions: list[di
     lines = [f"Filed ticket #{ticket_id}: {subject} ({link}). The support team will answer you in a direct message."]
     if suggestions:
         lines.append("Meanwhile, these knowledge-base articles may help:")
-        lines.extend(f"• <{s['url']}|{s['title']}>" for s in suggestions)
+        lines.extend(f"• {mrkdwn_link(s['title'], s['url'])}" for s in suggestions)
     return "\n".join(lines)
+
+
+def mrkdwn_escape(text: str) -> str:
+    """Slack's three control characters, escaped as Slack asks (https://api.slack.com/reference/surfaces/formatting)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mrkdwn_link(title: str, url: str) -> str:
+    """``<url|title>``, both escaped; a ``|`` in the URL would end it early, so it is percent-encoded."""
+    label = mrkdwn_escape(" ".join(title.split())) or mrkdwn_escape(url)
+    return f"<{mrkdwn_escape(url.replace('|', '%7C'))}|{label}>"
+
+
+def _is_slack_url(url: str, api_url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts, api = urlsplit(url), urlsplit(api_url)
+    except ValueError:
+        return False
+    if parts.scheme == "https" and parts.netloc == "hooks.slack.com":
+        return True
+    return bool(parts.netloc) and (parts.scheme, parts.netloc) == (api.scheme, api.netloc)
 
 
 def ticket_modal(meta: Mapping[str, Any], *, text: str = "") -> dict[str, Any]:

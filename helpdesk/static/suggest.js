@@ -6,6 +6,11 @@
   const box = document.getElementById("suggestions");
   if (!subject || !box || !window.fetch) return;
   const list = box.querySelector("ul");
+  // Only articles that reach the desk's score floor are offered (HELPDESK_SUGGESTION_SCORE_FLOOR).
+  const floor = parseFloat(box.dataset.floor || "0") || 0;
+  const none = document.getElementById("no-suggestions");
+  const ask = document.getElementById("ask-desk");
+  const body = document.getElementById("body");
   let timer = null;
   let latest = 0;
 
@@ -30,12 +35,31 @@
     box.hidden = hits.length === 0;
   }
 
+  // A search that found nothing good enough offers to ask: the link carries the words as the subject
+  // (already in the field here, so a click just moves on to the question).
+  function offerToAsk(text) {
+    if (!none || !ask) return;
+    const target = new URL(ask.getAttribute("href"), window.location.href);
+    target.search = new URLSearchParams({ subject: text.slice(0, 200) }).toString();
+    ask.href = target.pathname + target.search;
+    none.hidden = false;
+  }
+
+  if (ask && body) {
+    ask.addEventListener("click", function (event) {
+      event.preventDefault();
+      body.focus();
+    });
+  }
+
   async function search(text, ticket) {
     try {
       const response = await fetch("/api/v1/kb/search?limit=3&q=" + encodeURIComponent(text),
         { headers: { Accept: "application/json" }, credentials: "same-origin" });
       if (!response.ok || ticket !== latest) return;
-      show(await response.json());
+      const hits = (await response.json()).filter(function (hit) { return hit.score >= floor; });
+      show(hits);
+      if (hits.length === 0) offerToAsk(text); else if (none) none.hidden = true;
     } catch (_error) {
       /* search is a convenience: stay quiet */
     }
@@ -44,7 +68,7 @@
   subject.addEventListener("input", function () {
     clearTimeout(timer);
     const text = subject.value.trim();
-    if (text.length < 4) { show([]); return; }
+    if (text.length < 4) { show([]); if (none) none.hidden = true; return; }
     const ticket = ++latest;
     timer = setTimeout(function () { search(text, ticket); }, 300);
   });

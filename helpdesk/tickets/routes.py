@@ -50,6 +50,9 @@ def new() -> Response | str | tuple[str, int]:
             raise
         field.errors = [*field.errors, exc.message]
         return render_template("tickets/new.html", form=form), 422
+    from helpdesk.deflection.routes import offer_articles
+
+    offer_articles(filed.ticket)  # the articles shown on the ticket's page, kept once (helpdesk.deflection)
     flash(f"Ticket #{filed.ticket.id} filed. We will answer here; you can follow it below.", "success")
     return redirect(url_for("tickets.detail", ticket_id=filed.ticket.id))
 

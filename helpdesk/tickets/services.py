@@ -1019,6 +1019,63 @@ class TicketService:
                 ticket.external = {**ticket.external, **started}
                 ticket.thread_key = ":".join(started.values())[:THREAD_KEY_MAX]
 
+    # -- deflection: the articles offered, and "this answered my question" ---------------------------
+
+    def record_suggestions(self, ticket_id: int, suggestions: dict[str, Any], best_score: float | None) -> None:
+        """Keep the knowledge-base articles offered for a ticket and its best match's score, once.
+
+        A second call changes nothing, so a redelivered acknowledgement offers the same articles and the
+        knowledge-gap report reads one stored score. ``updated_at`` is left alone (nobody changed the ticket).
+        Commits.
+        """
+        self.session.execute(
+            update(Ticket).where(Ticket.id == ticket_id, Ticket.suggestions.is_(None))
+            .values(suggestions=suggestions, best_score=best_score, updated_at=Ticket.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+        self.session.commit()
+
+    def resolve_self_served(self, ticket_id: int, *, via: str, requester: Person | None = None) -> SelfServed:
+        """The requester says an offered article answered the question: the ticket is resolved as self-served.
+
+        The one way "This answered my question" resolves a ticket, from the web page (``via="web"``), the Slack
+        button (``"slack"``) or the forum's signed link (``"discourse"``). ``requester`` is who clicked when the
+        channel tells (the signed-in person, the Slack user's person) and must be the ticket's requester; only
+        the forum link has none (its signed token is the proof). Saying it twice is a no-op
+        (``changed=False``); it is counted once (``self_served_at``) and audited.
+
+        Raises
+        ------
+        NotFoundError, PermissionDeniedError
+            No such ticket; someone other than the requester.
+        ConflictError
+            Staff already closed, resolved or merged the ticket: the requester is told so.
+        """
+        if via not in SELF_SERVED_VIA:
+            raise InvalidInputError(f"Unknown channel {via!r} for a self-served answer.")
+        ticket = self.find(ticket_id)
+        if requester is None and via != "discourse":
+            raise PermissionDeniedError("Sign in as the person who asked to say their question was answered.")
+        if requester is not None and requester.id != ticket.requester_id:
+            raise PermissionDeniedError("Only the person who asked can say that their question was answered.")
+        if ticket.merged_into_id is not None:
+            raise ConflictError(f"Ticket #{ticket.id} was merged into ticket #{ticket.merged_into_id} by the support "
+                                "team; the answer will come on that ticket.")
+        if ticket.status is Status.RESOLVED and ticket.self_served_at is not None:
+            return SelfServed(ticket, changed=False)
+        if not ticket.status.is_open:
+            raise ConflictError(f"The support team already {ticket.status.value} ticket #{ticket.id}; if you still "
+                                "need help, reply on it or ask a new question.")
+        now, previous = self.clock(), ticket.status
+        ticket.status, ticket.resolved_at, ticket.updated_at = Status.RESOLVED, now, now
+        sla.status_changed(ticket, previous, now)
+        if ticket.self_served_at is None:  # counted once, even if a reply reopened it and it is said again
+            ticket.self_served_at, ticket.self_served_via = now, via
+        audit.record(self.session, "ticket.self_served", actor_id=requester.id if requester else None,
+                     ticket_id=ticket.id, via=via, changes={"status": [previous.value, Status.RESOLVED.value]})
+        self.session.commit()
+        return SelfServed(ticket, changed=True)
+
     # -- helpers ---------------------------------------------------------------------------------
 
     def _queue_by_slug(self, slug: str) -> Queue:
@@ -1065,3 +1122,22 @@ def decode_cursor(cursor: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidInputError.for_field(
             "cursor", "The cursor is not one this API gave out; start again without it.") from exc
+
+
+#: Where a requester can say an offered article answered them (:meth:`TicketService.resolve_self_served`).
+SELF_SERVED_VIA = ("web", "slack", "discourse")
+
+
+@dataclass(frozen=True)
+class SelfServed:
+    """What "This answered my question" did: resolved the ticket (``changed``), or nothing, as said before."""
+
+    ticket: Ticket
+    changed: bool
+
+    @property
+    def message(self) -> str:
+        if self.changed:
+            return (f"Glad it helped! Ticket #{self.ticket.id} is resolved. If you need more help, reply on it "
+                    "and it opens again.")
+        return f"You already told us that ticket #{self.ticket.id} was answered; nothing more to do. Thank you!"
