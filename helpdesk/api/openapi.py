@@ -22,6 +22,12 @@ from helpdesk.api.schemas import (
     TicketUpdate,
 )
 from helpdesk.db import ID_MAX
+from helpdesk.programs.api_schemas import (
+    ApplicationApprove,
+    ApplicationReason,
+    application_paths,
+    application_schema,
+)
 from helpdesk.search.services import LIMIT_MAX as SEARCH_LIMIT_MAX
 from helpdesk.search.services import QUERY_MAX as SEARCH_QUERY_MAX
 from helpdesk.tickets.models import Direction, EscalationState, Priority, Source, Status, Visibility
@@ -41,6 +47,7 @@ NOT_BLANK = r"\S"
 QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {
     "api.list_tickets": ("queue", "status", "source", "cursor", "limit"),
     "api.kb_search": ("q", "limit"),
+    "api.list_applications": ("status", "group", "pool", "q", "cursor", "limit"),
 }
 
 _REASONS = {
@@ -89,7 +96,8 @@ _BODY = (400, 413, 415, 429)
 
 def _request_schemas() -> dict[str, Any]:
     """The pydantic request models with the enums they use, as component schemas ($refs resolve)."""
-    models = [TicketCreate, ReplyCreate, TicketUpdate, ProgramUpdate, EscalationCreate]
+    models = [TicketCreate, ReplyCreate, TicketUpdate, ProgramUpdate, EscalationCreate, ApplicationApprove,
+              ApplicationReason]
     _, top = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
     return dict(top.get("$defs", {}))
 
@@ -449,6 +457,8 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
                                             e403="Only administrators change a programme's cap.")},
                 },
             },
+            **application_paths(json=_json, errors=_errors, ref=_ref, always=_ALWAYS, body=_BODY, slug=slug,
+                                cursor_max=CURSOR_MAX),
             "/queues": {
                 "get": {
                     "operationId": "listQueues",
@@ -472,6 +482,7 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
                     "items": {"type": "array", "items": _ref("Ticket")},
                     "next_cursor": {"type": ["string", "null"]}}},
                 "SearchHit": search_hit, "Program": program, "Escalation": escalation,
+                "Application": application_schema(),
                 **dict(sorted(schemas.items())),
             },
         },
