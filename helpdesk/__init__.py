@@ -82,6 +82,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from helpdesk.programs.routes import bp as programs_bp
     from helpdesk.deflection.routes import bp as deflection_bp
     from helpdesk.staff import knowledge as _knowledge  # noqa: F401 - knowledge gaps and drafts, on the staff blueprint
+    from helpdesk.staff import macros as _macros  # noqa: F401 - canned replies, on the staff blueprint
+    from helpdesk.staff import ticket_page as _ticket_page  # noqa: F401 - the ticket page's workspace
     from helpdesk.staff.routes import bp as staff_bp
     from helpdesk.tickets.routes import bp as tickets_bp
 

@@ -334,6 +334,50 @@ class Settings(BaseSettings):
         "`HELPDESK_SUGGESTION_SCORE_FLOOR`.",
     )
 
+    smtp_host: str | None = Field(
+        None, description="Mail server that sends email notifications (a public staff reply on a web or API "
+        "ticket is emailed to its requester, through the outbox). Unset: no email is sent.",
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="Port of `HELPDESK_SMTP_HOST` (587 with STARTTLS).")
+    smtp_user: str | None = Field(None, description="Login at the mail server; unset sends without logging in.")
+    smtp_password: SecretStr | None = Field(
+        None, description="Password of `HELPDESK_SMTP_USER`. Set it in the environment (or a secrets manager's "
+        "environment), never in a file in the image; production refuses it without `HELPDESK_SMTP_STARTTLS`.",
+    )
+    smtp_starttls: bool = Field(
+        True, description="Upgrade the mail connection with STARTTLS before logging in and sending.",
+    )
+    smtp_from: str | None = Field(
+        None, max_length=320,
+        description="The From address of notifications (`DP0 Support <support@example.org>`); required with "
+        "`HELPDESK_SMTP_HOST`.",
+    )
+    smtp_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="Timeout of each conversation with the mail server."
+    )
+    auto_close_days: int = Field(
+        7, ge=0, le=365,
+        description="A resolved ticket closes by itself this many days after it was resolved (the worker sweeps "
+        "every round); a requester's new question before then reopens it. 0 turns auto-close off.",
+    )
+    satisfaction_rating: bool = Field(
+        True, description="Ask the requester one question (1 to 5, with an optional comment) once a ticket is "
+        "solved; staff see the answer on the ticket page.",
+    )
+
+    suggestion_score_floor: float | None = Field(
+        None, ge=0,
+        description="Knowledge-base articles are offered to a requester (in the Slack and forum acknowledgement, "
+        "on their ticket's page, under the web form) only when their search score reaches this. Unset: the "
+        "search engine's own low-score line (`LOW_SCORE` in `helpdesk/search/services.py`).",
+    )
+    gap_score_floor: float | None = Field(
+        None, ge=0,
+        description="A ticket whose best knowledge-base match scored below this is listed in the staff report "
+        "of knowledge gaps (`/staff/knowledge/gaps`) as a candidate for a new article. Unset: the same line as "
+        "`HELPDESK_SUGGESTION_SCORE_FLOOR`.",
+    )
+
     max_request_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted; larger ones get 413."
     )
@@ -430,6 +474,10 @@ class Settings(BaseSettings):
     def discourse_enabled(self) -> bool:
         return self.discourse_webhook_secret is not None
 
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host and self.smtp_from)
+
     def escalation_missing(self) -> list[str]:
         """The settings the chosen escalation tracker still needs (empty when it is ready, or when none is chosen)."""
         if self.escalation_tracker == "jira":
@@ -471,6 +519,10 @@ class Settings(BaseSettings):
             problems.append("HELPDESK_GITHUB_TEAM needs HELPDESK_GITHUB_TEAM_TOKEN.")
         if self.discourse_webhook_secret and len(self.discourse_webhook_secret.get_secret_value()) < 12:
             problems.append("HELPDESK_DISCOURSE_WEBHOOK_SECRET must be at least 12 characters.")
+        if self.smtp_host and not self.smtp_from:
+            problems.append("HELPDESK_SMTP_HOST needs HELPDESK_SMTP_FROM, the address notifications come from.")
+        if self.smtp_password is not None and not self.smtp_starttls:
+            problems.append("HELPDESK_SMTP_PASSWORD would be sent unencrypted: set HELPDESK_SMTP_STARTTLS=true.")
         if missing := self.escalation_missing():
             problems.append(f"HELPDESK_ESCALATION_TRACKER={self.escalation_tracker} needs " + ", ".join(missing) + ".")
         if problems:

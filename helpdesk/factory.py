@@ -54,7 +54,8 @@ class Factory:
                              triage=self.create_triage_engine() if self.settings.triage_enabled else None,
                              owner_strategy=self.settings.assignment,
                              incident_checks=self.settings.incident_checks,
-                             limits=TicketLimits.from_settings(self.settings))
+                             limits=TicketLimits.from_settings(self.settings),
+                             email_replies=self.settings.email_enabled)
 
     def create_triage_engine(self) -> TriageEngine:
         """The triage engine the settings describe, built once per process (the model file loads once)."""

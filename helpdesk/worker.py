@@ -105,6 +105,7 @@ class OutboxWorker:
         """Warn of first responses coming due, deliver everything due now, then return (``helpdesk worker --once``)."""
         stats = Stats()
         self.sweep_sla()
+        self.sweep_auto_close()
         while not self.stopping.is_set():
             claimed = self.claim()
             if not claimed:
@@ -242,6 +243,9 @@ class OutboxWorker:
                 session.rollback()
                 self._incident_check(session, item_id, item.ticket_id, stats)
                 return
+            if kind is OutboxKind.EMAIL_REPLY:
+                self._email_reply(session, item, stats)
+                return
             if kind is OutboxKind.PROGRAMME_NOTICE:
                 from helpdesk.programs.notices import deliver as deliver_programme_notice
 
@@ -327,6 +331,57 @@ class OutboxWorker:
         token = make_token(desk_secret(self.settings), ticket_id)
         return Acknowledgement(ticket_id, link, articles, token=token,
                                answered_url=f"{self.settings.public_url.rstrip('/')}/answered/{token}")
+
+    def sweep_auto_close(self) -> None:
+        """Close the tickets resolved more than ``HELPDESK_AUTO_CLOSE_DAYS`` ago, through the ticket service."""
+        if self.settings.auto_close_days <= 0:
+            return
+        session = self.session_factory()
+        try:
+            cutoff = self.clock() - timedelta(days=self.settings.auto_close_days)
+            closed = Factory(session, self.settings, self.clock).create_ticket_service().close_resolved(cutoff)
+            if closed:
+                log.info("auto-closed %s resolved tickets", len(closed))
+        finally:
+            session.close()
+
+    def _email_reply(self, session: Session, item: OutboxItem, stats: Stats) -> None:
+        """Email a public staff answer to the requester of a web or API ticket (helpdesk.channels.email)."""
+        from pathlib import Path
+
+        from helpdesk.channels.email import EmailTransport, reply_notification
+        from helpdesk.tickets.workspace import EmailOptOut
+
+        item_id = item.id
+        try:
+            ticket = session.get(Ticket, item.ticket_id) if item.ticket_id else None
+            message = session.get(Message, item.message_id) if item.message_id else None
+            if ticket is None or message is None:
+                raise PermanentDeliveryError("The ticket or message of this email is gone.")
+            requester = ticket.requester
+            if not requester.email:
+                raise PermanentDeliveryError("The requester has no email address.")
+            opted_out = session.scalar(select(EmailOptOut.id).where(EmailOptOut.person_id == requester.id))
+            secret = self.settings.resolved_secret_key(Path("var").resolve())
+            note = reply_notification(
+                self.settings, secret, item_id=item_id, ticket_id=ticket.id, subject=ticket.subject,
+                requester_id=requester.id, requester_name=requester.display_name, to=requester.email,
+                agent=message.author.handle if message.author else "Support", body=message.body,
+            )
+            transport = EmailTransport(self.settings)
+        except Exception as exc:  # noqa: BLE001 - classified by _retry_or_bury
+            self._retry_or_bury(session, item_id, exc, stats)
+            return
+        session.rollback()  # no transaction stays open across the network call
+        if opted_out is not None:  # unsubscribed after the reply was queued: nothing to send
+            self._delivered(session, item_id, "", stats)
+            return
+        try:
+            remote_id = transport.send(note)
+        except Exception as exc:  # noqa: BLE001 - classified by _retry_or_bury
+            self._retry_or_bury(session, item_id, exc, stats)
+        else:
+            self._delivered(session, item_id, remote_id, stats)
 
     def _profile(self, session: Session, item_id: int, channel_name: str, payload: dict[str, Any],
                  stats: Stats) -> None:

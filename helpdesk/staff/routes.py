@@ -80,9 +80,22 @@ def reply(ticket_id: int) -> Response | tuple[str, int]:
         ticket = service.get(current_user(), ticket_id)
         return render_template("staff/detail.html", ticket=ticket, reply_form=form,
                                update_form=_update_form(ticket)), 400
-    service.reply(current_user(), ticket_id, form.body.data, Visibility(form.visibility.data))
-    flash("Internal note added." if form.visibility.data == "internal" else "Reply sent.", "success")
+    # "Send and set status" (the reply box's status menu): one call, one transaction; empty leaves the rule.
+    raw_status = request.form.get("status") or ""
+    status = Status(raw_status) if raw_status in Status.__members__.values() else None
+    try:
+        service.reply(current_user(), ticket_id, form.body.data, Visibility(form.visibility.data), status=status)
+    except HelpdeskError as exc:
+        if exc.status_code == 404:
+            raise
+        flash(exc.message, "error")
+        ticket = service.get(current_user(), ticket_id)
+        return render_template("staff/detail.html", ticket=ticket, reply_form=form,
+                               update_form=_update_form(ticket)), exc.status_code
+    sent = "Internal note added" if form.visibility.data == "internal" else "Reply sent"
+    flash(f"{sent}; the ticket is now {status.value.replace('_', ' ')}." if status else f"{sent}.", "success")
     return redirect(url_for("staff.detail", ticket_id=ticket_id))
+
 
 
 @bp.post("/tickets/<int:ticket_id>/update")

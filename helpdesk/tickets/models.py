@@ -69,6 +69,9 @@ class OutboxKind(enum.StrEnum):
     #: Look for an incident a newly filed ticket belongs to (helpdesk.tickets.incidents.link_to_incident),
     #: after the acknowledgement, so that intake never waits for the text comparison.
     INCIDENT_CHECK = "incident_check"
+    #: A public staff answer on a web or API ticket, emailed to the requester (helpdesk.channels.email) with a
+    #: link back to the ticket and an unsubscribe link; queued only when email is configured.
+    EMAIL_REPLY = "email_reply"
     #: A change to a person's programme application, told to them by email or by a Slack direct message
     #: (the item's channel); the payload holds ``application_id``, ``to``, ``subject`` and ``text``.
     PROGRAMME_NOTICE = "programme_notice"

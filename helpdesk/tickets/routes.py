@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from helpdesk.exceptions import InvalidInputError
+from helpdesk.exceptions import HelpdeskError, InvalidInputError, InvalidTransitionError, NotFoundError
+from helpdesk.forms import HelpdeskForm
 from helpdesk.links import safe_link
 from helpdesk.tickets.forms import ReplyForm, TicketForm
 from helpdesk.tickets.limits import TicketLimitError
 from helpdesk.tickets.models import Source, Visibility
-from helpdesk.web import current_user, get_factory, limiter, login_required, public_rate_limit
+from helpdesk.web import current_user, get_factory, get_settings, limiter, login_required, public_rate_limit
 
 bp = Blueprint("tickets", __name__)
 
@@ -50,9 +51,6 @@ def new() -> Response | str | tuple[str, int]:
             raise
         field.errors = [*field.errors, exc.message]
         return render_template("tickets/new.html", form=form), 422
-    from helpdesk.deflection.routes import offer_articles
-
-    offer_articles(filed.ticket)  # the articles shown on the ticket's page, kept once (helpdesk.deflection)
     flash(f"Ticket #{filed.ticket.id} filed. We will answer here; you can follow it below.", "success")
     return redirect(url_for("tickets.detail", ticket_id=filed.ticket.id))
 
@@ -60,8 +58,11 @@ def new() -> Response | str | tuple[str, int]:
 @bp.get("/tickets/")
 @login_required
 def mine() -> str:
-    page = get_factory().create_ticket_service().list(current_user(), limit=100)
-    return render_template("tickets/mine.html", tickets=page.items)
+    """My tickets, newest first, each with its status and its last public reply (one query for all of them)."""
+    service = get_factory().create_ticket_service()
+    page = service.list(current_user(), limit=100)
+    last = service.last_public_messages([t.id for t in page.items])
+    return render_template("tickets/mine.html", tickets=page.items, last=last)
 
 
 @bp.route("/tickets/<int:ticket_id>", methods=["GET", "POST"])
@@ -77,4 +78,66 @@ def detail(ticket_id: int) -> Response | str:
         flash("Reply added.", "success")
         return redirect(url_for("tickets.detail", ticket_id=ticket_id))
     messages = [m for m in ticket.messages if m.visibility is Visibility.PUBLIC]
-    return render_template("tickets/detail.html", ticket=ticket, messages=messages, form=form)
+    settings = get_settings()
+    rating = service.rating_of(ticket.id) if settings.satisfaction_rating else None
+    return render_template("tickets/detail.html", ticket=ticket, messages=messages, form=form,
+                           action_form=HelpdeskForm(formdata=None), rating=rating,
+                           ask_rating=settings.satisfaction_rating and not ticket.status.is_open
+                           and rating is None and user.id == ticket.requester_id)
+
+
+@bp.post("/tickets/<int:ticket_id>/solved")
+@login_required
+def solved(ticket_id: int) -> Response:
+    """The requester marks their ticket solved (audited, through the ticket service)."""
+    if not HelpdeskForm().validate_on_submit():
+        flash("The form expired; try again.", "error")
+        return redirect(url_for("tickets.detail", ticket_id=ticket_id))
+    try:
+        get_factory().create_ticket_service().mark_solved(current_user(), ticket_id)
+    except InvalidTransitionError as exc:
+        flash(exc.message, "info")
+    else:
+        flash("Marked as solved. Thank you! Write again here if the problem comes back.", "success")
+    return redirect(url_for("tickets.detail", ticket_id=ticket_id))
+
+
+@bp.post("/tickets/<int:ticket_id>/rating")
+@login_required
+def rate(ticket_id: int) -> Response:
+    """The one satisfaction question of a solved ticket (HELPDESK_SATISFACTION_RATING)."""
+    if not get_settings().satisfaction_rating:
+        raise NotFoundError("Ratings are switched off.")
+    if not HelpdeskForm().validate_on_submit():
+        flash("The form expired; try again.", "error")
+        return redirect(url_for("tickets.detail", ticket_id=ticket_id))
+    try:
+        get_factory().create_ticket_service().rate(current_user(), ticket_id, request.form.get("score"),
+                                                   request.form.get("comment"))
+    except HelpdeskError as exc:
+        if exc.status_code == 404:
+            raise
+        flash(exc.message, "error")
+    else:
+        flash("Thank you for your rating.", "success")
+    return redirect(url_for("tickets.detail", ticket_id=ticket_id))
+
+
+@bp.route("/notifications/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> str | tuple[str, int]:
+    """The link in every notification email: GET asks to confirm, POST (with CSRF) stops the emails."""
+    from helpdesk.channels.email import read_unsubscribe_token
+
+    person_id = read_unsubscribe_token(current_app.config["SECRET_KEY"], token)
+    if person_id is None:
+        return render_template("tickets/unsubscribe.html", invalid=True, form=None), 404
+    form = HelpdeskForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return render_template("tickets/unsubscribe.html", invalid=False, form=form, expired=True), 400
+        try:
+            get_factory().create_ticket_service().unsubscribe(person_id)
+        except NotFoundError:
+            return render_template("tickets/unsubscribe.html", invalid=True, form=None), 404
+        return render_template("tickets/unsubscribe.html", invalid=False, form=None, done=True)
+    return render_template("tickets/unsubscribe.html", invalid=False, form=form)
