@@ -16,10 +16,22 @@ from pathlib import Path
 
 from bench.harness import ROOT, report
 from helpdesk.search.documents import iter_sources, load_acronyms
-from helpdesk.search.relevance import load_questions, recall_at
+from helpdesk.search.relevance import Question, Recall, load_questions, recall_at
 from helpdesk.search.services import LOW_SCORE, SearchService
 
 TARGET = 0.85
+
+
+def _by_kind(questions: list[Question], result: Recall) -> dict[str, tuple[int, int]]:
+    """Recall split by where the answer is: a knowledge-base article, or a documentation page only."""
+    missed = {qid for qid, _ in result.misses}
+    counts: dict[str, list[int]] = {"kb": [0, 0], "docs": [0, 0]}
+    for question in questions:
+        if question.answers:
+            kind = "kb" if any(a.startswith("/docs/kb/") for a in question.answers) else "docs"
+            counts[kind][1] += 1
+            counts[kind][0] += question.id not in missed
+    return {kind: (found, total) for kind, (found, total) in counts.items() if total}
 
 
 def main() -> dict[str, float]:
@@ -37,6 +49,8 @@ def main() -> dict[str, float]:
         ("recall@3", f"{result.recall:.3f} ({result.found}/{result.answered}); target >= {TARGET}: "
                      + ("met" if result.recall >= TARGET else "NOT met")),
         ("answer ranked first", f"{result.top1:.3f}"),
+        *((f"recall@3, answer in {kind}", f"{found / total:.3f} ({found}/{total})")
+          for kind, (found, total) in _by_kind(questions, result).items()),
         ("best score, median", f"answered {statistics.median(result.answered_scores):.1f}, "
                                f"unanswered {statistics.median(result.unanswered_scores):.1f}"),
         (f"below LOW_SCORE {LOW_SCORE:.0f}", f"answered {result.low_share(result.answered_scores):.0%}, "

@@ -69,12 +69,15 @@ why how where there here these those then than so but also just any some all abo
 please thanks thank hello hi dear would could should im ive dont cant its
 """
 STOP_WORDS = frozenset(_STOP_WORDS.split())
-#: Field weights: a word in a title counts four times, in a section heading or an article's tags twice.
-TITLE_BOOST = 4.0
-HEADINGS_BOOST = 2.0
-TAGS_BOOST = 2.0
-#: Knowledge-base answers are short and written for exactly these questions: rank them a little higher.
-KB_BOOST = 1.3
+#: Field weights: a word's score in a title is multiplied by 1.7, in a section heading or an article's tags by
+#: 1.4. (Whoosh counted a title word four times and a heading or tag twice inside BM25, whose term frequency
+#: saturates: with k1 = 1.2 that came to about these factors on the score, which is what tantivy boosts.)
+TITLE_BOOST = 1.7
+HEADINGS_BOOST = 1.4
+TAGS_BOOST = 1.4
+#: Knowledge-base answers are short and written for exactly these questions, while a long reference page
+#: matches more of a whole question's words in passing: articles rank higher by this factor.
+KB_BOOST = 1.6
 #: DP0.1's catalogs left the TAP service in 2024 and its pages are kept for the record: unless a question
 #: names DP0.1, the DP0.2 page on the same subject ranks first ("Object table columns" -> Object (DP0.2)).
 DP01_PENALTY = 0.7
@@ -93,9 +96,10 @@ _HUB_URLS = ("/index.html", "/reference/glossary.html")
 #: Words of titles that say which release or what kind of page, not what it is about.
 _TITLE_NOISE = {"dp0.1", "dp0.2", "dp0.3", "dp0", "dp01", "dp02"}
 #: A best match scoring below this is "low": the question may have no article yet (the staff gap report).
-#: From the relevance benchmark (``bench/search_relevance.py`` prints the shares). A coarse line (BM25 scores
-#: grow with the question's length), for sorting candidates for staff to read, not for deciding anything.
-LOW_SCORE = 60.0
+#: From the relevance benchmark (``bench/search_relevance.py`` prints the shares): 30 % of the questions no page
+#: answers score below it, and 6 % of those whose answer was found. A coarse line (BM25 scores grow with the
+#: question's length), for sorting candidates for staff to read, not for deciding anything on its own.
+LOW_SCORE = 40.0
 #: Candidates fetched from the index before the boosts above reorder them.
 CANDIDATES_MIN = 20
 SNIPPET_CHARS = 200
@@ -478,6 +482,22 @@ def _stems(text: str) -> list[str]:
     return [s for s in (_stem(w.lower()) for w in _WORD.findall(text)) if s]
 
 
+#: The humps of a camelCase identifier ("refExtendedness": ref, Extendedness), of two letters or more.
+_PARTS = re.compile(r"[A-Z]?[a-z]{2,}|[A-Z]{3,}(?![a-z])")
+
+
+def _words(text: str) -> list[str]:
+    """The words of a question, each camelCase identifier followed by its humps: a column name
+    (``refExtendedness``, ``detect_isPrimary``) also finds the pages about what it names. (snake_case is not
+    split: ``run_async``'s pieces are common words that would crowd out the rarer ones.)"""
+    words = []
+    for word in _WORD.findall(text):
+        words.append(word)
+        if not word.islower() and not word.isupper() and not word.istitle():
+            words.extend(p for p in _PARTS.findall(word) if p.lower() != word.lower())
+    return words
+
+
 def _synonym_table(acronyms: dict[str, str] | None) -> list[list[Any]]:
     """``[[acronym stem, [expansion stems]], ...]``; None means the glossary of the source checkout. The
     expansion's words are stemmed as indexed, stop words included, so it is matched as a phrase as written."""
@@ -533,7 +553,7 @@ def _question_terms(searcher: Any, text: str, expansions: dict[str, list[str]]) 
     boost)``, at most :data:`TERMS_MAX`."""
     seen: dict[str, tuple[int, int, str]] = {}  # stem -> (documents containing it, first position, word)
     written: list[str] = []  # the question's stems in order, to find expansions in it
-    for position, word in enumerate(_WORD.findall(text)):
+    for position, word in enumerate(_words(text)):
         lower = word.lower()
         stem = _stem(lower)
         if stem is None:
@@ -550,7 +570,7 @@ def _question_terms(searcher: Any, text: str, expansions: dict[str, list[str]]) 
     first_line = set(_stems(text.split("\n", 1)[0])) if "\n" in text.strip() else set()
     joined = " " + " ".join(_stems(text) if expansions else []) + " "
     for acronym, words in expansions.items():
-        plain = [w for w in words if _stem(w) == w]  # the expansion's words as a question's stems would be
+        plain = [w for w in words if _stem(w) is not None]  # as a question's stems would be: no stop words
         if acronym not in seen and plain and f" {' '.join(plain)} " in joined:
             seen[acronym] = (0, len(written), "\0acronym")  # the expansion was written out: the acronym too
     rarest = sorted(seen.items(), key=lambda item: item[1][:2])[:TERMS_MAX]
