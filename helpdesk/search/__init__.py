@@ -1,1 +1,1 @@
-"""Search over the knowledge base and the documentation, behind one small service (Whoosh inside)."""
+"""Search over the knowledge base and the documentation, behind one small service (tantivy inside)."""

@@ -209,3 +209,23 @@ def test_searches_in_threads_share_one_open_generation(tmp_path: Path) -> None:
     assert all(r[0].url == f"/{i % 50}.html" for i, r in enumerate(results))
     assert len([g for g in services._OPEN if g.parent == tmp_path]) == 1
     assert os.path.islink(tmp_path / "index")
+
+
+def test_question_words_are_not_what_a_question_is_about(tmp_path: Path) -> None:
+    service = _service(tmp_path, [
+        Document("kb", "/how.html", "How and why", "How, why, what, which, where: how why what which where."),
+        Document("kb", "/cutout.html", "Cutouts", "Make a cutout image."),
+    ])
+    assert service.query("how why what which where") == []
+    assert [h.url for h in service.query("How do I make a cutout, and why?")] == ["/cutout.html"]
+
+
+def test_a_camel_case_column_also_finds_what_it_names(tmp_path: Path) -> None:
+    service = _service(tmp_path, [
+        Document("kb", "/ext.html", "Extendedness", "Stars have extendedness 0, galaxies 1."),
+        Document("docs", "/object.html", "Object", "Columns: refBand, detect_isPrimary."),
+        Document("kb", "/run.html", "Running", "Run a job, async or not."),
+    ])
+    assert {h.url for h in service.query("refExtendedness")} == {"/ext.html"}
+    assert service.query("what is detect_isPrimary")[0].url == "/object.html"  # the name as written, first
+    assert [h.url for h in service.query("run_async")] == []  # snake_case is not split into common words
