@@ -612,9 +612,11 @@ class ProgramService:
                 refused.append(f"#{application_id}: {exc.message}")
         return decided, refused
 
-    def draw(self, actor: Person, slug: str, seed: int | None = None) -> DrawResult:
+    def draw(self, actor: Person | None, slug: str, seed: int | None = None) -> DrawResult:
         """Run a lottery programme's weighted draw, once: entries drawn first take the open seats, the rest
         wait in drawn order. The seed and every input go into the ``signup.draw`` audit event.
+
+        ``actor`` None is the operator at the command line (``helpdesk programs draw``).
 
         Raises
         ------
@@ -623,7 +625,7 @@ class ProgramService:
         InvalidTransitionError
             Not a lottery programme, or already drawn.
         """
-        if not actor.is_admin:
+        if actor is not None and not actor.is_admin:
             raise PermissionDeniedError("Only administrators run a programme's draw.")
         program = self._lock(slug)
         if program.selection is not SelectionMode.LOTTERY:
@@ -654,7 +656,7 @@ class ProgramService:
         program.last_position += len(order)
         program.drawn_at, program.draw_seed = now, str(seed)
         self.session.flush()
-        audit.record(self.session, "signup.draw", actor_id=actor.id, program=program.slug,
+        audit.record(self.session, "signup.draw", actor_id=actor.id if actor else None, program=program.slug,
                      algorithm=DRAW_ALGORITHM, seed=seed, entries=[list(e) for e in entries], seats=seats,
                      order=order, selected=order[:seats])
         for application in entries_rows:
@@ -896,4 +898,5 @@ def notice_text(application: Application) -> Notice:
         S.RECLAIMED: f"Your seat was reclaimed. The reason staff gave: {application.reason}. You may apply "
                      "again, and ask the accounts team if you think this is a mistake.",
     }
-    return Notice(f"{program}: your application is {status.label}", f"{program}: {lines[status]}")
+    subject = f"{program}: your application is {status.label}"
+    return Notice(subject, f"{subject}. {lines[status]}")

@@ -39,7 +39,8 @@ def test_upgrade_keeps_applications_and_reserved_seats(url: str) -> None:
             conn.execute(text(
                 "INSERT INTO application (id, program_id, person_id, name, email, institution, "
                 "data_rights_statement, status, pool, created_at) VALUES "
-                f"({app_id}, 1, {person}, 'x', 'x@example.edu', 'U', true, '{status}', '{pool}', CURRENT_TIMESTAMP)"))
+                "(:id, 1, :person, 'x', 'x@example.edu', 'U', true, :status, :pool, CURRENT_TIMESTAMP)"),
+                {"id": app_id, "person": person, "status": status, "pool": pool})
     command.upgrade(alembic_config(url), "0011_programmes")
     with engine.begin() as conn:
         pool_id, seats = conn.execute(text("SELECT id, seats FROM program_pool WHERE program_id = 1")).one()
