@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from helpdesk.channels.routes import bp as integrations_bp
     from helpdesk.programs.routes import bp as programs_bp
     from helpdesk.deflection.routes import bp as deflection_bp
+    from helpdesk.staff import delegates as _delegates  # noqa: F401 - idle seats and held questions (issue #10)
     from helpdesk.staff import knowledge as _knowledge  # noqa: F401 - knowledge gaps and drafts, on the staff blueprint
     from helpdesk.staff import macros as _macros  # noqa: F401 - canned replies, on the staff blueprint
     from helpdesk.staff import ticket_page as _ticket_page  # noqa: F401 - the ticket page's workspace

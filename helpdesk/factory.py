@@ -40,6 +40,13 @@ class Factory:
     clock: Callable[[], datetime] = utcnow
     _channels: dict[str, Channel] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.settings.github_team:
+            # Seats that start or stop being active queue a GitHub team sync in their own flush.
+            from helpdesk.programs.roster_sync import enable
+
+            enable(self.session, self.settings.github_team)
+
     def create_account_service(self) -> AccountService:
         from helpdesk.accounts.services import AccountService
 

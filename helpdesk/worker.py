@@ -29,6 +29,7 @@ import logging
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,6 +54,8 @@ from helpdesk.tickets.escalation import SyncResult
 from helpdesk.tickets.models import Message, OutboxItem, OutboxKind, OutboxStatus, Ticket
 
 log = logging.getLogger("helpdesk.worker")
+#: Seconds between two sweeps for idle delegates by one worker.
+IDLE_SWEEP_SECONDS = 600
 
 
 @dataclass
@@ -93,6 +96,7 @@ class OutboxWorker:
         self._channels: dict[str, Channel] = {}
         self._build = channel_for or (lambda name: build_channel(settings, name))
         self.stopping = threading.Event()
+        self._idle_swept_at: float | None = None
 
     def channel(self, name: str) -> Channel:
         if name not in self._channels:
@@ -105,6 +109,7 @@ class OutboxWorker:
         """Warn of first responses coming due, deliver everything due now, then return (``helpdesk worker --once``)."""
         stats = Stats()
         self.sweep_sla()
+        self.sweep_idle()
         self.sweep_auto_close()
         while not self.stopping.is_set():
             claimed = self.claim()
@@ -148,6 +153,26 @@ class OutboxWorker:
         if syncing is not None:
             syncing.join(timeout=self.settings.channel_timeout_seconds + 1)
         log.info("worker stopped")
+
+    def sweep_idle(self) -> None:
+        """Queue reminders to delegates idle for ``HELPDESK_IDLE_DAYS`` (helpdesk.programs.inactivity), at most
+        once every ten minutes per worker: reminders are days apart, the query need not run every poll."""
+        if self.settings.idle_days <= 0:
+            return
+        now = time.monotonic()
+        if self._idle_swept_at is not None and now - self._idle_swept_at < IDLE_SWEEP_SECONDS:
+            return
+        self._idle_swept_at = now
+        from helpdesk.programs.inactivity import IdlePolicy, sweep
+
+        session = self.session_factory()
+        try:
+            sweep(session, IdlePolicy.from_settings(self.settings), self.clock)
+        except DBAPIError as exc:  # two workers sweeping at once: one queues, the other tries next time
+            session.rollback()
+            log.warning("idle sweep skipped: %s", exc.orig)
+        finally:
+            session.close()
 
     def sweep_sla(self) -> None:
         """Queue the warnings of first responses that entered their warning window (each once; see sla_warnings)."""
@@ -242,6 +267,10 @@ class OutboxWorker:
             if kind is OutboxKind.INCIDENT_CHECK:
                 session.rollback()
                 self._incident_check(session, item_id, item.ticket_id, stats)
+                return
+            if kind is OutboxKind.TEAM_SYNC:
+                session.rollback()
+                self._team_sync(session, item_id, payload, stats)
                 return
             if kind is OutboxKind.EMAIL_REPLY:
                 self._email_reply(session, item, stats)
@@ -413,6 +442,19 @@ class OutboxWorker:
             stats.delivered += 1
             return
         service.failed(item_id)  # a dead item leaves its escalation failed, so staff may escalate again
+
+    def _team_sync(self, session: Session, item_id: int, payload: dict[str, Any], stats: Stats) -> None:
+        """Make the roster's GitHub team agree with the person's seats as they are now
+        (helpdesk.programs.roster_sync): idempotent, so a retry or an item out of order does no harm."""
+        from helpdesk.channels.github_team import GitHubTeam
+        from helpdesk.programs.roster_sync import deliver
+
+        try:
+            done = deliver(session, GitHubTeam(self.settings), int(payload.get("person_id") or 0))
+        except Exception as exc:  # noqa: BLE001 - classified by _retry_or_bury
+            self._retry_or_bury(session, item_id, exc, stats)
+            return
+        self._delivered(session, item_id, done, stats)
 
     def _incident_check(self, session: Session, item_id: int, ticket_id: int | None, stats: Stats) -> None:
         """Group a newly filed ticket with reports of the same failure (helpdesk.tickets.incidents).

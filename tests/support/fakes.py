@@ -58,7 +58,7 @@ class FakeServer(ABC):
             def _handle(self) -> None:
                 fake._dispatch(self)
 
-            do_GET = do_POST = do_PUT = _handle  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = _handle  # noqa: N815
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
