@@ -275,3 +275,24 @@ class TestForum:
         refused = client.post(path, data={"csrf_token": token})
         assert refused.status_code == 409
         assert f"merged into ticket #{survivor.id}" in unescape(refused.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("source", ["slack", "discourse"])
+def test_staff_see_the_suggestions_and_what_was_offered_on_channel_tickets(
+    source: str, client: FlaskClient, db_session: Session, make_worker: Callable[..., OutboxWorker],
+    login: Callable[..., Person],
+) -> None:
+    if source == "slack":
+        ticket = slack_question(client, db_session)
+    else:
+        assert deliver_forum(client, post_payload(topic_title="My TAP query times out",
+                                                  raw=QUESTION.splitlines()[1])).status_code == 200
+        ticket = only_ticket(db_session)
+    make_worker().run_once()
+    fresh(db_session)
+    login("sam", "staff")
+    html = unescape(client.get(f"/staff/tickets/{ticket.id}").get_data(as_text=True))
+    triage = html[html.index('id="triage-heading"'):html.index('id="knowledge-heading"')]
+    assert "Articles that may answer it" in triage and ARTICLE in triage
+    knowledge = html[html.index('id="knowledge-heading"'):]
+    assert "Offered to the requester:" in knowledge and ARTICLE in knowledge
