@@ -103,6 +103,8 @@ LOW_SCORE = 40.0
 #: Candidates fetched from the index before the boosts above reorder them.
 CANDIDATES_MIN = 20
 SNIPPET_CHARS = 200
+#: Matches of each searched word looked at to place a snippet (a long page's first ones are enough).
+SNIPPET_MATCHES_MAX = 50
 
 #: How text is cut into terms. Titles, headings and bodies: words, lowercased, English (Snowball) stems.
 #: Tags: each tag whole, lowercased. ``words``: the words as written, lowercased: the spelling vocabulary.
@@ -354,9 +356,10 @@ class SearchService:
         generation = self._open()
         searcher = generation.searcher
         suggestion = _spelling(generation, text) if suggest else None
-        query = _question_query(searcher, text, generation.synonyms)
-        if query is None:
+        chosen = _question_terms(searcher, text, generation.synonyms)
+        if not chosen:
             return SearchResult([], suggestion)
+        query = _build_query(chosen, generation.synonyms)
         if audience == "delegates":
             query = Query.boolean_query([(Occur.Must, query), *((Occur.MustNot, q) for q in _STAFF_ONLY)])
         found = searcher.search(query, max(limit * 3, CANDIDATES_MIN), count=False).hits
@@ -376,12 +379,12 @@ class SearchService:
                 boost *= TITLE_NAMED
             scored.append((score * boost, path, kind, title, document))
         scored.sort(key=lambda item: (-item[0], item[1]))
-        snippets = tantivy.SnippetGenerator.create(searcher, query, SCHEMA, "body")
-        snippets.set_max_num_chars(SNIPPET_CHARS)
+        marked = [stem for stem, _, _ in chosen]
+        marked += [w for stem, word, _ in chosen if word is None for w in generation.synonyms[stem] if _stem(w)]
         hits = []
         for score, path, kind, title, document in scored[:limit]:  # snippets cost: only for what is shown
-            snippet = snippets.snippet_from_doc(document).fragment() or (document.get_first("body") or "")[:200]
-            hits.append(SearchHit(title, path, kind, score, " ".join(snippet.split())))
+            snippet = _snippet(document.get_first("body") or "", marked)
+            hits.append(SearchHit(title, path, kind, score, snippet))
         return SearchResult(hits, suggestion)
 
     def _open(self) -> _Generation:
@@ -536,8 +539,10 @@ def _question_query(searcher: Any, text: str, synonyms: dict[str, list[str]] | N
     the acronym."""
     expansions = synonyms or {}
     chosen = _question_terms(searcher, text, expansions)
-    if not chosen:
-        return None
+    return _build_query(chosen, expansions) if chosen else None
+
+
+def _build_query(chosen: list[tuple[str, str | None, float]], expansions: dict[str, list[str]]) -> Query:
     groups = []
     for stem, word, boost in chosen:
         if word is None:
@@ -576,6 +581,44 @@ def _question_terms(searcher: Any, text: str, expansions: dict[str, list[str]]) 
     rarest = sorted(seen.items(), key=lambda item: item[1][:2])[:TERMS_MAX]
     return [(stem, None if word == "\0acronym" else word, SUBJECT_BOOST if stem in first_line else 1.0)
             for stem, (_, _, word) in rarest]
+
+
+def _snippet(body: str, stems: list[str]) -> str:
+    """About SNIPPET_CHARS characters of ``body`` around the stretch where most of the searched words appear
+    close together (the start of the page when none does), as plain text on one line. A word counts when it
+    begins with a searched stem (an English stem is the start of the words it stands for: "galaxi" of
+    "galaxies"). Worked out here rather than by tantivy's snippet generator, which tokenizes the whole page
+    again: on the long catalog pages that cost more than the search."""
+    lower = body.lower()
+    found: list[tuple[int, int]] = []  # (position, which stem)
+    for number, stem in enumerate(stems):
+        at, seen = lower.find(stem), 0
+        while at >= 0 and seen < SNIPPET_MATCHES_MAX:
+            if at == 0 or not lower[at - 1].isalnum():
+                found.append((at, number))
+                seen += 1
+            at = lower.find(stem, at + len(stem))
+    start = 0
+    if found:
+        found.sort()
+        best, left, counts = (0, 0), 0, {}  # (distinct stems, start) over a window sliding along the matches
+        for position, number in found:
+            counts[number] = counts.get(number, 0) + 1
+            while position - found[left][0] > SNIPPET_CHARS - 40:
+                counts[found[left][1]] -= 1
+                if not counts[found[left][1]]:
+                    del counts[found[left][1]]
+                left += 1
+            if len(counts) > best[0]:
+                best = (len(counts), found[left][0])
+        start = min(max(0, best[1] - 40), len(body))
+        if start:
+            space = body.find(" ", start, best[1])
+            start = space + 1 if space >= 0 else start
+    piece = body[start:start + SNIPPET_CHARS]
+    if start + SNIPPET_CHARS < len(body) and " " in piece[SNIPPET_CHARS // 2:]:
+        piece = piece[:piece.rindex(" ")]
+    return " ".join(piece.split())
 
 
 class _Vocabulary:

@@ -229,3 +229,16 @@ def test_a_camel_case_column_also_finds_what_it_names(tmp_path: Path) -> None:
     assert {h.url for h in service.query("refExtendedness")} == {"/ext.html"}
     assert service.query("what is detect_isPrimary")[0].url == "/object.html"  # the name as written, first
     assert [h.url for h in service.query("run_async")] == []  # snake_case is not split into common words
+
+
+def test_the_snippet_is_where_the_searched_words_are_on_a_long_page(tmp_path: Path) -> None:
+    filler = " ".join(f"filler{i}" for i in range(3000))
+    body = f"Opening words. {filler} The coadd photometry of galaxies is measured here. {filler} Galaxies again."
+    service = _service(tmp_path, [Document("docs", "/long.html", "Long page", body)])
+    (hit,) = service.query("galaxy photometry")
+    assert "coadd photometry of galaxies" in hit.snippet and len(hit.snippet) <= services.SNIPPET_CHARS
+    assert "\n" not in hit.snippet
+    (plain,) = service.query("opening")
+    assert plain.snippet.startswith("Opening words.")
+    assert services._snippet("İstanbul ﬁle 日本語", ["istanbul"]).startswith("İstanbul")
+    assert services._snippet("", ["x"]) == ""
