@@ -38,26 +38,48 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class DatabaseUnavailableError(RuntimeError):
+    """The benchmark asked for PostgreSQL and no server answered."""
+
+
+def server_url() -> str:
+    return os.environ.get("BENCH_DATABASE_URL") or os.environ.get("HELPDESK_TEST_DATABASE_URL") or DEFAULT_SERVER_URL
+
+
+def _sqlite_file(name: str) -> str:
+    path = ROOT / "var" / f"{name}.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
 @contextlib.contextmanager
-def bench_database(name: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for one benchmark (SQLite when no server answers), dropped after."""
+def bench_database(name: str, kind: str | None = None) -> Iterator[str]:
+    """A fresh database for one benchmark, dropped after.
+
+    ``kind`` None: PostgreSQL when a server answers, else SQLite. ``"sqlite"``: a fresh file under var/.
+    ``"postgresql"``: a database on the server, or :class:`DatabaseUnavailableError`.
+    """
     from helpdesk.db import make_engine
 
-    server_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("HELPDESK_TEST_DATABASE_URL") or DEFAULT_SERVER_URL
+    if kind == "sqlite":
+        yield _sqlite_file(name)
+        return
     try:
-        admin = make_engine(server_url, pool=False).execution_options(isolation_level="AUTOCOMMIT")
+        admin = make_engine(server_url(), pool=False).execution_options(isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
+        if kind == "postgresql":
+            raise DatabaseUnavailableError(f"PostgreSQL unavailable at {server_url()}: {exc.__class__.__name__}") \
+                from exc
         print(f"  (PostgreSQL unavailable: {exc.__class__.__name__}; using SQLite)")
-        path = ROOT / "var" / f"{name}.sqlite3"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-        yield f"sqlite:///{path}"
+        yield _sqlite_file(name)
         return
     try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        yield make_url(server_url()).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -96,14 +118,20 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], ready_path: str = "/healthz") -> Iterator[Server]:
-    """Serve ``app_spec`` with gunicorn (gthread workers) until the block ends."""
+def gunicorn(app_spec: str, env: dict[str, str], ready_path: str = "/healthz", *,
+             workers: int | None = None) -> Iterator[Server]:
+    """Serve ``app_spec`` with gunicorn (gthread workers, ``workers`` processes) until the block ends."""
     port = free_port()
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(GUNICORN_WORKERS),
-         "--worker-class", "gthread", "--threads", str(GUNICORN_THREADS), "--log-level", "warning", app_spec],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    # The server's errors go to a file, never to a pipe nobody reads: a full pipe blocks the app's logging (and
+    # every thread waiting for the logging lock) the moment it logs more than 64 KiB.
+    log_path = ROOT / "var" / f"bench-gunicorn-{port}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers or GUNICORN_WORKERS),
+             "--worker-class", "gthread", "--threads", str(GUNICORN_THREADS), "--log-level", "warning", app_spec],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -116,7 +144,7 @@ def gunicorn(app_spec: str, env: dict[str, str], ready_path: str = "/healthz") -
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"gunicorn {app_spec} did not start: {process.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"gunicorn {app_spec} did not start: {log_path.read_text()[-2000:]}")
         time.sleep(0.2)
     try:
         yield Server(url, process)
@@ -126,6 +154,10 @@ def gunicorn(app_spec: str, env: dict[str, str], ready_path: str = "/healthz") -
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        errors = log_path.read_text(errors="replace")
+        if "Traceback" in errors:
+            print(f"  (gunicorn {app_spec} logged errors; the last of them:)\n{errors[-1500:]}")
+        log_path.unlink(missing_ok=True)
 
 
 Request = tuple[str, str, bytes, dict[str, str]]  # method, path, body, headers
@@ -224,6 +256,23 @@ def count_rows(database_url: str, table: str) -> int:
         count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # noqa: S608 - our own table name
     engine.dispose()
     return count
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The median of a benchmark's rounds and their range: every round counts, none is picked."""
+
+    values: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values) if self.values else float("nan")
+
+    def format(self, spec: str = ".1f") -> str:
+        if not self.values:
+            return "n/a"
+        return (f"{self.median:{spec}} (min {min(self.values):{spec}}, max {max(self.values):{spec}}, "
+                f"n={len(self.values)})")
 
 
 def report(title: str, rows: list[tuple[str, str]]) -> None:
