@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from helpdesk.search.services import SearchService
     from helpdesk.search.suggest import Suggester
     from helpdesk.tickets.escalation import EscalationService
+    from helpdesk.tickets.listing import TicketListing
     from helpdesk.tickets.outbox import OutboxService
     from helpdesk.tickets.services import TicketService
     from helpdesk.triage import TriageEngine
@@ -63,6 +64,13 @@ class Factory:
                              incident_checks=self.settings.incident_checks,
                              limits=TicketLimits.from_settings(self.settings),
                              email_replies=self.settings.email_enabled)
+
+    def create_ticket_listing(self) -> TicketListing:
+        """Ticket lists (staff console and API): filters, search, sorts, pages and counts; reads only."""
+        from helpdesk.tickets.listing import TicketListing
+        from helpdesk.tickets.sla import SlaPolicy
+
+        return TicketListing(self.session, clock=self.clock, policy=SlaPolicy.from_settings(self.settings))
 
     def create_triage_engine(self) -> TriageEngine:
         """The triage engine the settings describe, built once per process (the model file loads once)."""

@@ -30,13 +30,18 @@ from helpdesk.programs.api_schemas import (
 )
 from helpdesk.search.services import LIMIT_MAX as SEARCH_LIMIT_MAX
 from helpdesk.search.services import QUERY_MAX as SEARCH_QUERY_MAX
+from helpdesk.tickets.fulltext import QUERY_MAX
+from helpdesk.tickets.listing import COUNT_CAP, SLA_STATES, SORTS
 from helpdesk.tickets.models import Direction, EscalationState, Priority, Source, Status, Visibility
 from helpdesk.tickets.queues import load_queue_config
 from helpdesk.tickets.services import PAGE_SIZE_MAX
 from helpdesk.tickets.sla import ClockState
+from helpdesk.tickets.tags import TAG_MAX
 
-#: The largest cursor the API accepts; the ones it gives out are a dozen characters.
+#: The largest cursor the API accepts; the ones it gives out are under 50 characters.
 CURSOR_MAX = 64
+#: The longest search text (``q``) of a ticket list.
+SEARCH_TEXT_MAX = QUERY_MAX
 #: Slugs of programmes and queues (ProgramConfig and QueueConfig validate the same pattern).
 SLUG_PATTERN = r"^[a-z][a-z0-9-]*$"
 SLUG_MAX = 64
@@ -45,7 +50,8 @@ NOT_BLANK = r"\S"
 
 #: The query parameters each operation takes, by Flask endpoint; any other is a 422.
 QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {
-    "api.list_tickets": ("queue", "status", "source", "cursor", "limit"),
+    "api.list_tickets": ("q", "queue", "status", "assignee", "priority", "source", "sla", "tag", "sort", "cursor",
+                         "limit"),
     "api.kb_search": ("q", "limit"),
     "api.list_applications": ("status", "group", "pool", "q", "cursor", "limit"),
 }
@@ -297,18 +303,50 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
             "/tickets": {
                 "get": {
                     "operationId": "listTickets",
-                    "summary": "List tickets, newest first",
+                    "summary": "List, search and sort tickets",
                     "description": "Staff see every ticket, others their own. Follow `next_cursor` for the "
-                                   "next page; it is null on the last one. An empty filter value is no filter.",
+                                   "next page and `prev_cursor` for the one before; each is null where there is "
+                                   "none. `count` is the number of matching tickets, counted up to "
+                                   f"{COUNT_CAP:,}: beyond that it is {COUNT_CAP} and `count_capped` is true. "
+                                   "Filters combine (all must hold). An empty filter value is no filter; an "
+                                   "unknown value is a 422 whose `details` name the parameter.",
                     "parameters": [
+                        {"name": "q", "in": "query",
+                         "schema": {"type": "string", "maxLength": SEARCH_TEXT_MAX},
+                         "description": "Full-text search over the subject, the question and the messages (staff "
+                                        "also match internal notes, requesters never). Every word must occur; "
+                                        "words are stemmed (`queries` finds `query`). On PostgreSQL the web "
+                                        "search syntax also works: `\"exact phrase\"`, `or`, `-word`."},
                         {"name": "queue", "in": "query", "schema": queue_slug,
-                         "description": "Queue slug, one of the configured queues."},
+                         "description": "Queue slug, one of the configured queues. The word `unsorted` is taken "
+                                        "too: tickets without a queue."},
                         {"name": "status", "in": "query", "style": "form", "explode": False,
                          "schema": {"type": "array", "items": _ref("Status")},
                          "description": "One status or several, comma-separated."},
+                        {"name": "assignee", "in": "query",
+                         "schema": {"type": "string", "maxLength": 39, "pattern": r"^[A-Za-z0-9][A-Za-z0-9-]*$"},
+                         "description": "`me` (the caller), `none` (nobody) or a staff member's login. A login "
+                                        "that is no staff member is a 422."},
+                        {"name": "priority", "in": "query", "style": "form", "explode": False,
+                         "schema": {"type": "array", "items": _ref("Priority")},
+                         "description": "One priority or several, comma-separated."},
                         {"name": "source", "in": "query", "schema": _ref("Source")},
+                        {"name": "sla", "in": "query", "schema": {"enum": list(SLA_STATES)},
+                         "description": "The first-response clock's state now: `on_time`, `due_soon` (inside the "
+                                        "warning window), `breached`, `paused` (waiting on the requester) or "
+                                        "`met`."},
+                        {"name": "tag", "in": "query",
+                         "schema": {"type": "string", "maxLength": TAG_MAX,
+                                    "pattern": r"^\s*[A-Za-z0-9][A-Za-z0-9._ -]*$"},
+                         "description": "Tickets carrying this tag (case is ignored; an unknown tag matches "
+                                        "nothing)."},
+                        {"name": "sort", "in": "query", "schema": {"enum": list(SORTS), "default": "newest"},
+                         "description": "`newest` (ticket number, newest first), `oldest`, `updated` (last "
+                                        "change first) or `due` (first-response due time, soonest first; "
+                                        "tickets without one last)."},
                         {"name": "cursor", "in": "query", "schema": {"type": "string", "maxLength": CURSOR_MAX},
-                         "description": "`next_cursor` of the page before; opaque. Any other value is a 422."},
+                         "description": "`next_cursor` or `prev_cursor` of a page of the same sort order; opaque. "
+                                        "Any other value is a 422."},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                                       "maximum": PAGE_SIZE_MAX, "default": 25}},
                     ],
@@ -478,9 +516,15 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
             "schemas": {
                 "Ticket": ticket, "Sla": sla_clock,
                 "Message": message, "Person": person, "Queue": queue, "Error": error,
-                "TicketPage": {"type": "object", "required": ["items", "next_cursor"], "properties": {
+                "TicketPage": {"type": "object", "required": ["items", "next_cursor", "prev_cursor", "count",
+                                                              "count_capped"], "properties": {
                     "items": {"type": "array", "items": _ref("Ticket")},
-                    "next_cursor": {"type": ["string", "null"]}}},
+                    "next_cursor": {"type": ["string", "null"]},
+                    "prev_cursor": {"type": ["string", "null"]},
+                    "count": {"type": "integer", "minimum": 0, "maximum": COUNT_CAP,
+                              "description": f"Matching tickets, counted up to {COUNT_CAP:,}."},
+                    "count_capped": {"type": "boolean",
+                                     "description": f"True when more than {COUNT_CAP:,} tickets match."}}},
                 "SearchHit": search_hit, "Program": program, "Escalation": escalation,
                 "Application": application_schema(),
                 **dict(sorted(schemas.items())),

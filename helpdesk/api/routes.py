@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -21,7 +21,8 @@ from helpdesk.api.schemas import (
     ticket_json,
 )
 from helpdesk.exceptions import AuthenticationRequiredError, HelpdeskError, InvalidInputError
-from helpdesk.tickets.models import Source, Status
+from helpdesk.tickets.listing import ListQuery
+from helpdesk.tickets.models import Source
 from helpdesk.tickets.queues import load_queue_config
 from helpdesk.tickets.services import DeliveryKey
 from helpdesk.tickets.sla import SlaPolicy
@@ -93,38 +94,21 @@ def _parse(model: type[M]) -> M:
         raise InvalidInputError(f"The request body is not valid: {summary}.", details=details) from exc
 
 
-def _enum_list(raw: str | None, enum: type[Any], name: str) -> list[Any]:
-    if not raw:
-        return []
-    try:
-        return [enum(part) for part in raw.split(",") if part]
-    except ValueError as exc:
-        allowed = ", ".join(e.value for e in enum)
-        raise InvalidInputError(f"Unknown {name} in {raw!r}; use one of: {allowed}.") from exc
-
-
 @bp.get("/tickets")
 def list_tickets() -> ResponseReturnValue:
-    """Tickets newest first, filtered by queue, status and source, a page at a time."""
-    sources = _enum_list(request.args.get("source"), Source, "source")
-    if len(sources) > 1:
-        raise InvalidInputError("Filter by one source at a time.")
+    """Tickets filtered, searched and sorted (helpdesk.tickets.listing), a keyset page at a time, both ways."""
     try:
         limit = int(request.args.get("limit", 25))
     except ValueError as exc:
-        raise InvalidInputError("limit must be a whole number.") from exc
+        raise InvalidInputError.for_field("limit", "limit must be a whole number.") from exc
     cursor = request.args.get("cursor") or None
     if cursor is not None and len(cursor) > CURSOR_MAX:
         raise InvalidInputError.for_field("cursor", "The cursor is not one this API gave out; start again without it.")
-    page = get_factory().create_ticket_service().list(
-        current_user(),
-        queue=request.args.get("queue") or None,
-        status=_enum_list(request.args.get("status"), Status, "status"),
-        source=sources[0] if sources else None,
-        cursor=cursor,
-        limit=limit,
-    )
-    return jsonify({"items": [ticket_json(t) for t in page.items], "next_cursor": page.next_cursor})
+    query = ListQuery.parse(request.args)
+    page = get_factory().create_ticket_listing().page(current_user(), query, cursor=cursor, limit=limit)
+    assert page.count is not None
+    return jsonify({"items": [ticket_json(t) for t in page.items], "next_cursor": page.next_cursor,
+                    "prev_cursor": page.prev_cursor, "count": page.count.value, "count_capped": page.count.capped})
 
 
 @bp.get("/tickets/<int:ticket_id>")

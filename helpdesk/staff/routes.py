@@ -15,7 +15,7 @@ from helpdesk.exceptions import HelpdeskError, PermissionDeniedError
 from helpdesk.staff.forms import AssignForm, EscalateForm, MemberForm, StaffUpdateForm
 from helpdesk.tickets.assignment import AssignmentService
 from helpdesk.tickets.forms import ReplyForm, SortForm, UpdateForm
-from helpdesk.tickets.models import Source, Status, Ticket, Visibility
+from helpdesk.tickets.models import Status, Ticket, Visibility
 from helpdesk.tickets.sla import Clock, SlaPolicy, clock_of
 from helpdesk.web import current_user, get_factory, get_session, get_settings, staff_required
 
@@ -38,25 +38,7 @@ def _assignment() -> AssignmentService:
     return AssignmentService(factory.session, strategy=factory.settings.assignment, clock=factory.clock)
 
 
-@bp.get("/")
-@staff_required
-def index() -> str:
-    """Queues with their open counts, then the tickets of the chosen queue (or all open ones)."""
-    service = get_factory().create_ticket_service()
-    queue = request.args.get("queue") or None
-    status_arg = request.args.get("status", "open")
-    statuses = [s for s in Status if s.is_open] if status_arg == "open" else (
-        [Status(status_arg)] if status_arg in Status.__members__.values() else None)
-    unsorted = queue == "unsorted"
-    page = service.list(
-        current_user(), queue=None if unsorted else queue, unsorted=unsorted, status=statuses,
-        cursor=request.args.get("cursor") or None, limit=50,
-    )
-    summaries = service.queue_summaries(SlaPolicy.from_settings(get_settings()))
-    return render_template(
-        "staff/index.html", summaries=summaries, tickets=page.items, next_cursor=page.next_cursor,
-        queue=queue, status=status_arg, statuses=list(Status), sources=list(Source),
-    )
+# The board (``/staff/``) and the ticket lists live in helpdesk.staff.lists.
 
 
 @bp.get("/tickets/<int:ticket_id>")
@@ -95,7 +77,6 @@ def reply(ticket_id: int) -> Response | tuple[str, int]:
     sent = "Internal note added" if form.visibility.data == "internal" else "Reply sent"
     flash(f"{sent}; the ticket is now {status.value.replace('_', ' ')}." if status else f"{sent}.", "success")
     return redirect(url_for("staff.detail", ticket_id=ticket_id))
-
 
 
 @bp.post("/tickets/<int:ticket_id>/update")

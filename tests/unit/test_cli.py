@@ -25,7 +25,8 @@ def test_staff_create_prints_a_token_that_lists_tickets(database_url: str, clien
     assert token.startswith("hd_")
     response = client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
-    assert response.get_json() == {"items": [], "next_cursor": None}
+    assert response.get_json() == {"items": [], "next_cursor": None, "prev_cursor": None, "count": 0,
+                                   "count_capped": False}
 
 
 def test_staff_create_refuses_a_bad_login(database_url: str, app) -> None:  # type: ignore[no-untyped-def]
