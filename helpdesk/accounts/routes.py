@@ -123,7 +123,8 @@ def login_with(method: str) -> Response:
     if method not in get_settings().auth_methods:
         abort(404)
     session.setdefault("after_login", _safe_next(request.args.get("next")))
-    session.pop(LINK_KEY, None)
+    if request.args.get("link") != "1":
+        session.pop(LINK_KEY, None)  # a plain sign-in: no link action of earlier is answered by it
     return _start(method)
 
 
@@ -251,15 +252,21 @@ def account() -> str:
 
 @bp.post("/link/<any(github, oidc):method>")
 @login_required
-def link(method: str) -> Response:
-    """Link another sign-in to me: off to that provider, and back to :func:`_finish_link`."""
+def link(method: str) -> str:
+    """Link another sign-in to me: off to that provider, and back to :func:`_finish_link`.
+
+    The page answered continues with a plain navigation to :func:`login_with`: the content security policy
+    (``form-action 'self'``) rightly stops a form submission from being redirected to another site.
+    """
     if method not in get_settings().auth_methods or not HelpdeskForm().validate_on_submit():
         abort(400)
     person = current_user()
     assert person is not None
     session[LINK_KEY] = person.id
     session["after_login"] = url_for("auth.account")
-    return _start(method)
+    settings = get_settings()
+    return render_template("auth/continue.html", target=url_for("auth.login_with", method=method, link="1"),
+                           provider="GitHub" if method == "github" else settings.oidc_name)
 
 
 def _finish_link(provider: Provider, external_id: str, username: str | None) -> Response | None:

@@ -55,6 +55,15 @@ def sign_in_oidc(client, oidc, *, path: str = "/auth/login/oidc?next=/tickets/ne
     return client.get(f"{back.path}?{back.query}")
 
 
+def start_link(client, account_page: str) -> str:  # type: ignore[no-untyped-def]
+    """Press "Link GitHub": a page that goes on (by a plain navigation) to GitHub; the state GitHub gets."""
+    answer = client.post("/auth/link/github", data={"csrf_token": csrf_token_from(account_page)})
+    assert answer.status_code == 200 and 'http-equiv="refresh"' in answer.get_data(as_text=True)
+    go = client.get("/auth/login/github?link=1")
+    assert go.status_code == 302
+    return parse_qs(urlsplit(go.headers["Location"]).query)["state"][0]
+
+
 def people(app) -> list[Person]:  # type: ignore[no-untyped-def]
     session = app.extensions["helpdesk"].session_factory()
     try:
@@ -146,9 +155,7 @@ def test_linking_github_to_an_oidc_person_makes_one_person(oidc_app, oidc, githu
     sign_in_oidc(client, oidc)
     page = client.get("/auth/account")
     assert page.status_code == 200 and "Link GitHub" in page.get_data(as_text=True)
-    response = client.post("/auth/link/github", data={"csrf_token": csrf_token_from(page.get_data(as_text=True))})
-    assert response.status_code == 302
-    state = parse_qs(urlsplit(response.headers["Location"]).query)["state"][0]
+    state = start_link(client, page.get_data(as_text=True))
     linked = client.get(f"/auth/github/callback?code=good-code&state={state}")
     assert linked.status_code == 302 and linked.headers["Location"] == "/auth/account"
     (person,) = people(oidc_app)
@@ -167,8 +174,7 @@ def test_linking_someone_elses_account_is_refused(oidc_app, oidc, github, db_ses
     client = oidc_app.test_client()
     sign_in_oidc(client, oidc)
     page = client.get("/auth/account").get_data(as_text=True)
-    response = client.post("/auth/link/github", data={"csrf_token": csrf_token_from(page)})
-    state = parse_qs(urlsplit(response.headers["Location"]).query)["state"][0]
+    state = start_link(client, page)
     client.get(f"/auth/github/callback?code=good-code&state={state}")
     assert "already someone else" in client.get("/auth/account").get_data(as_text=True)
     assert len(people(oidc_app)) == 2

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 
 class FakeGitHub:
@@ -52,7 +52,15 @@ def fake_github(
 
         def do_GET(self) -> None:
             state.requests.append(("GET", self.path, dict(self.headers), ""))
-            if self.headers.get("Authorization") != "Bearer gho_test":
+            if self.path.startswith("/login/oauth/authorize?"):
+                # The authorization page, as for someone already signed in to GitHub who approved the app.
+                query = parse_qs(self.path.split("?", 1)[1])
+                back = f"{query['redirect_uri'][0]}?{urlencode({'code': 'good-code', 'state': query['state'][0]})}"
+                self.send_response(302)
+                self.send_header("Location", back)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif self.headers.get("Authorization") != "Bearer gho_test":
                 self._send(401, {"message": "Requires authentication"})
             elif self.path == "/user":
                 self._send(200, {"login": state.login, "id": state.user_id, "name": "Octo Cat"})
