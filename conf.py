@@ -58,6 +58,11 @@ html_theme_options = {
     "show_toc_level": 2,
     "article_footer_items": ["ask-about-page"],
     "secondary_sidebar_items": ["page-toc", "ask-about-page"],
+    # Back to the helpdesk that serves this site (same host): its home page and the reader's tickets.
+    "external_links": [
+        {"name": "Support desk", "url": "/"},
+        {"name": "My tickets", "url": "/tickets/"},
+    ],
 }
 html_sidebars = {"docs/index": []}
 
