@@ -77,7 +77,13 @@
   const presence = document.getElementById("presence");
   if (!presence || !window.fetch || !csrf) return;
   let typedAt = 0;
-  if (reply) reply.addEventListener("input", function () { typedAt = Date.now(); });
+  let sent = "";
+  if (reply) {
+    reply.addEventListener("input", function () {
+      typedAt = Date.now();
+      if (sent !== "replying") beat("replying"); // tell colleagues at once, not at the next heartbeat
+    });
+  }
 
   function describe(others) {
     return others.map(function (o) {
@@ -86,6 +92,7 @@
   }
 
   async function beat(action) {
+    sent = action;
     try {
       const response = await fetch(presence.dataset.presenceUrl, {
         method: "POST", credentials: "same-origin", keepalive: action === "leaving",
