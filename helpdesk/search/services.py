@@ -388,15 +388,26 @@ class SearchService:
         return SearchResult(hits, suggestion)
 
     def _open(self) -> _Generation:
-        generation = self._generation()
-        if generation is None or not _is_index(generation):
-            raise SearchUnavailableError("The search index has not been built yet; run `helpdesk kb index`.")
-        with _OPEN_LOCK:
-            if generation not in _OPEN:
+        for attempt in (1, 2):
+            generation = self._generation()
+            if generation is None or not _is_index(generation):
+                break
+            with _OPEN_LOCK:
+                if generation in _OPEN:
+                    return _OPEN[generation]
+                try:
+                    opened = _Generation(generation)
+                except (OSError, ValueError):
+                    # Removed between reading the link and opening it (two builds went by): read the link again.
+                    if attempt == 2:
+                        raise SearchUnavailableError("The search index could not be opened; run "
+                                                     "`helpdesk kb index`.") from None
+                    continue
                 for stale in [g for g in _OPEN if g.parent == generation.parent]:
                     del _OPEN[stale]  # a newer generation replaced it (searches still running keep theirs)
-                _OPEN[generation] = _Generation(generation)
-            return _OPEN[generation]
+                _OPEN[generation] = opened
+                return opened
+        raise SearchUnavailableError("The search index has not been built yet; run `helpdesk kb index`.")
 
 
 _STAFF_ONLY = [Query.regex_query(SCHEMA, "path", re.escape(url) + ".*") for url in STAFF_ONLY_URLS]

@@ -242,3 +242,14 @@ def test_the_snippet_is_where_the_searched_words_are_on_a_long_page(tmp_path: Pa
     assert plain.snippet.startswith("Opening words.")
     assert services._snippet("İstanbul ﬁle 日本語", ["istanbul"]).startswith("İstanbul")
     assert services._snippet("", ["x"]) == ""
+
+
+def test_a_generation_that_cannot_be_opened_is_a_503_not_a_crash(tmp_path: Path) -> None:
+    service = _service(tmp_path, [Document("kb", "/a.html", "Alpha", "alpha")])
+    services._OPEN.clear()
+    generation = (tmp_path / "index").resolve()
+    for path in generation.iterdir():
+        if path.suffix in (".store", ".term", ".idx"):
+            path.unlink()  # half gone, as if a cleanup ran under it
+    with pytest.raises(services.SearchUnavailableError, match="helpdesk kb index"):
+        service.query("alpha")
