@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from helpdesk.accounts.models import Person, Provider
 from helpdesk.audit import AuditEvent
 from helpdesk.exceptions import HelpdeskError, InvalidInputError
+from helpdesk.forms import HelpdeskForm
 from helpdesk.programs.models import Application
 from helpdesk.staff.routes import bp
 from helpdesk.tickets.models import Message, OutboxItem, OutboxKind, OutboxStatus, Source, Status, Ticket, Visibility
@@ -30,10 +31,11 @@ from helpdesk.web import current_user, get_factory, get_session, get_settings, s
 #: Outbox kinds that deliver a message of the ticket (their state is shown on the message).
 MESSAGE_DELIVERIES = (OutboxKind.REPLY.value, OutboxKind.EMAIL_REPLY.value)
 #: Audit actions shown on the timeline as system events (messages are shown as themselves).
-TIMELINE_ACTIONS = ("ticket.updated", "ticket.assigned", "ticket.merged", "ticket.escalated", "escalation.filed",
+TIMELINE_ACTIONS = ("ticket.updated", "ticket.replied", "ticket.assigned", "ticket.merged", "ticket.escalated",
+                    "escalation.filed",
                     "escalation.state_changed", "escalation.failed", "incident.created", "incident.linked",
                     "incident.unlinked", "outbox.retried", "ticket.rated", "ticket.sla_warning",
-                    "ticket.assignment_overridden", "ticket.tagged", "ticket.tags_changed")
+                    "ticket.assignment_overridden", "ticket.tagged")
 KB_LIMIT = 6
 
 
@@ -86,6 +88,13 @@ def describe(event: AuditEvent) -> str:
         if data.get("solved_by") == "requester":
             return f"{text} (marked solved by the requester)"
         return text or "updated"
+    if action == "ticket.replied":
+        return _changes_text({"status": data.get("status")}) + " (by the message)"
+    if action == "ticket.tagged":
+        added, removed = data.get("added") or [], data.get("removed") or []
+        parts = ([f"tagged {', '.join(added)}"] if added else []) + ([f"untagged {', '.join(removed)}"] if removed
+                                                                     else [])
+        return "; ".join(parts) or "tags unchanged"
     if action == "ticket.assigned":
         return f"assigned to {data.get('assignee')} automatically ({data.get('strategy', '').replace('_', ' ')})"
     if action == "ticket.merged":
@@ -152,9 +161,11 @@ def timeline(ticket: Ticket) -> list[Entry]:
     for item in items:
         if item.message_id is not None:
             by_message.setdefault(item.message_id, []).append(Delivery(item, *_delivery_label_and_link(item, ticket)))
-    actors = _people(session, {e.actor_id for e in events if e.actor_id})
+    actors = _people(session, {e.actor_id for e in events if e.actor_id and e.action != "ticket.replied"})
     entries = [Entry(m.created_at, "message", message=m, deliveries=by_message.get(m.id, [])) for m in messages]
     for event in events:
+        if event.action == "ticket.replied" and not (event.data or {}).get("status"):
+            continue  # the message itself is on the timeline; only the status it moved is an event
         actor = actors.get(event.actor_id) if event.actor_id else None
         entries.append(Entry(event.created_at, "event", event=event,
                              text=f"{actor.handle if actor else 'the desk'}: {describe(event)}"))
@@ -246,13 +257,9 @@ def _ticket_workspace() -> dict[str, object]:
     return {"ticket_workspace": ticket_workspace, "identity_label": identity_label}
 
 
-def _tags(ticket: Ticket) -> list[str] | None:
-    """The ticket's tags when the lists helper's tag support exists (TicketService.set_tags), else None."""
-    from helpdesk.tickets.services import TicketService
-
-    if not hasattr(TicketService, "set_tags"):
-        return None
-    return list(getattr(ticket, "tags", None) or [])
+def _tags(ticket: Ticket) -> list[str]:
+    """The ticket's tags, by name (one statement)."""
+    return get_factory().create_ticket_service().tags_of([ticket.id]).get(ticket.id, [])
 
 
 # -- routes ------------------------------------------------------------------------------------------
@@ -286,6 +293,25 @@ def presence(ticket_id: int) -> Response:
         raise InvalidInputError.for_field("action", "action is viewing, replying or leaving.") from exc
     others = service.beat(user, ticket_id, action)
     return jsonify({"others": [{"name": c.name, "action": c.action.value} for c in others]})
+
+
+@bp.post("/tickets/<int:ticket_id>/tags")
+@staff_required
+def ticket_tags(ticket_id: int) -> Response:
+    """Make the ticket's tags exactly those typed (comma-separated); audited by the ticket service."""
+    if not HelpdeskForm().validate_on_submit():
+        flash("The form expired; try again.", "error")
+        return redirect(url_for("staff.detail", ticket_id=ticket_id))
+    try:
+        names = get_factory().create_ticket_service().set_tags(current_user(), ticket_id,
+                                                               request.form.get("tags", "")[:2000])
+    except HelpdeskError as exc:
+        if exc.status_code == 404:
+            raise
+        flash(exc.message, "error")
+    else:
+        flash("Tags: " + (", ".join(names) if names else "none") + ".", "success")
+    return redirect(url_for("staff.detail", ticket_id=ticket_id))
 
 
 @bp.post("/tickets/<int:ticket_id>/deliveries/<int:item_id>/retry")

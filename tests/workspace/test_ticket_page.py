@@ -269,3 +269,65 @@ def test_knowledge_base_links_for_the_reply_box(desk, client, login, app) -> Non
     page = client.get(f"/staff/tickets/{ticket.id}?kb=butler").get_data(as_text=True)
     assert hits[0]["markdown"] in page  # the list without JavaScript
     assert client.get("/staff/kb.json?q=").get_json() == []
+
+
+def test_tags_on_the_ticket_page(desk, client, login) -> None:  # type: ignore[no-untyped-def]
+    login("sam", "staff")
+    session = desk.session()
+    ticket = web_ticket(desk, session, requester_with_email(session))
+    session.close()
+    token = csrf_token_from(client.get(f"/staff/tickets/{ticket.id}").get_data(as_text=True))
+    client.post(f"/staff/tickets/{ticket.id}/tags", data={"csrf_token": token, "tags": "Butler, dp0.2 , butler"})
+    html = client.get(f"/staff/tickets/{ticket.id}").get_data(as_text=True)
+    assert 'value="butler, dp0.2"' in html and "sam: tagged butler, dp0.2" in html
+    bad = client.post(f"/staff/tickets/{ticket.id}/tags", data={"csrf_token": token, "tags": "no/slashes"})
+    assert bad.status_code == 302
+    html = client.get(f"/staff/tickets/{ticket.id}").get_data(as_text=True)
+    assert 'class="flash error"' in html and 'value="butler, dp0.2"' in html  # refused, nothing changed
+    client.post(f"/staff/tickets/{ticket.id}/tags", data={"csrf_token": token, "tags": "dp0.2"})
+    assert "sam: untagged butler" in client.get(f"/staff/tickets/{ticket.id}").get_data(as_text=True)
+
+
+def test_the_timeline_shows_status_moved_by_messages_and_other_events(desk, client, login) -> None:  # type: ignore[no-untyped-def]
+    signed_in = login("sam", "staff")
+    session = desk.session()
+    sam, dana = session.get(Person, signed_in.id), requester_with_email(session)
+    ticket = web_ticket(desk, session, dana)
+    service = desk.factory(session).create_ticket_service()
+    service.reply(sam, ticket.id, "Try this.", status=Status.RESOLVED)
+    service.reply(dana, ticket.id, "It fails again with a new error.")  # the requester reopens it
+    service.update(sam, ticket.id, {"assignee": "sam", "queue": "butler"})
+    service.mark_solved(dana, ticket.id)
+    service.rate(dana, ticket.id, 3)
+    session.close()
+    events = client.get(f"/staff/tickets/{ticket.id}").get_data(as_text=True)
+    assert "sam: status new → waiting on user (by the message)" in events
+    assert "sam: status waiting on user → resolved" in events
+    assert "dana: status resolved → in progress (by the message)" in events
+    assert "assignee none → sam" in events and "queue none → butler" in events
+    assert "dana: status in progress → resolved (marked solved by the requester)" in events
+    assert "dana: rated 3 of 5 by the requester" in events
+
+
+@pytest.mark.parametrize(("action", "data", "words"), [
+    ("ticket.updated", {"changes": {"status": ["resolved", "closed"]}, "reason": "auto_close"},
+     "status resolved → closed (closed automatically)"),
+    ("ticket.assigned", {"assignee": "ana", "strategy": "least_loaded"}, "assigned to ana automatically (least loaded)"),
+    ("ticket.merged", {"into": 9}, "merged into #9"),
+    ("ticket.merged", {"merged": 4}, "#4 merged into this ticket"),
+    ("ticket.escalated", {"tracker": "jira", "summary": "Butler bug"}, "escalated to jira: Butler bug"),
+    ("escalation.filed", {"key": "DM-1"}, "escalation filed as DM-1"),
+    ("escalation.state_changed", {"state": ["open", "resolved"]}, "escalation state open → resolved"),
+    ("escalation.failed", {}, "escalation could not be filed"),
+    ("incident.linked", {"incident_id": 3}, "linked to incident 3"),
+    ("incident.unlinked", {"incident_id": 3}, "unlinked from incident 3"),
+    ("outbox.retried", {"outbox_id": 12}, "delivery outbox-12 sent again"),
+    ("ticket.sla_warning", {"state": "due_soon"}, "first response due soon"),
+    ("ticket.assignment_overridden", {}, "queue limit overridden for the assignee"),
+    ("ticket.tagged", {"added": [], "removed": []}, "tags unchanged"),
+    ("something.new", {}, "something new"),
+])
+def test_system_events_in_words(action, data, words) -> None:  # type: ignore[no-untyped-def]
+    from helpdesk.staff.ticket_page import describe
+
+    assert describe(AuditEvent(action=action, data=data)) == words
