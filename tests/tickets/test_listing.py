@@ -17,7 +17,7 @@ from helpdesk.audit import AuditEvent
 from helpdesk.db import make_engine, make_session_factory
 from helpdesk.exceptions import InvalidInputError, PermissionDeniedError
 from helpdesk.tickets.listing import ListQuery, TicketListing, decode_cursor, encode_cursor
-from helpdesk.tickets.models import Priority, Source, Status, Ticket, Visibility
+from helpdesk.tickets.models import Priority, Source, Ticket, Visibility
 from helpdesk.tickets.queues import load_queue_config, sync_queues
 from helpdesk.tickets.services import TicketService
 from helpdesk.tickets.sla import SlaPolicy
