@@ -20,9 +20,9 @@ _TITLE_MAX = 120
 #: a backslash before any ASCII punctuation as that character, literally).
 _ESCAPE = re.compile(r"([\\`*_{}\[\]<>#!|~:$%&^=+\-])")
 _WORD = re.compile(r"[a-z][a-z0-9.]{2,}")
-_STOP = frozenset(
-    "the and for with from that this what when where which how does can cannot not are was were have has "
-    "but you your our there their about into why who any all get got use using used out via".split())
+_STOP_WORDS = """the and for with from that this what when where which how does can cannot not are was were have has
+but you your our there their about into why who any all get got use using used out via"""
+_STOP = frozenset(_STOP_WORDS.split())
 RELEASES = {"dp0.1": "DP0.1", "dp01": "DP0.1", "dp0.2": "DP0.2", "dp02": "DP0.2"}
 
 

@@ -10,7 +10,6 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from html import unescape
-from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
