@@ -590,7 +590,7 @@ class ProgramService:
         if reason and action in ("admit", "withdraw"):
             application.note = reason
         self.session.flush()
-        promoted = self._promote(program, actor, now) if before.holds_seat and not application.status.holds_seat else []
+        promoted = self._promote_rows(program, actor, now) if before.holds_seat and not application.status.holds_seat else []
         audit.record(self.session, f"signup.{action}", actor_id=actor.id, program=program.slug,
                      application_id=application.id, status=[before.value, application.status.value],
                      reason=reason, checks=dict(application.checks or {}), promoted=[a.id for a in promoted])
@@ -689,7 +689,7 @@ class ProgramService:
         program.cap, program.reserved = cap, reserved
         self.session.flush()
         now = self.clock()
-        promoted = self._promote(program, actor, now)
+        promoted = self._promote_rows(program, actor, now)
         audit.record(self.session, "signup.cap_changed", actor_id=actor.id, program=slug,
                      cap=[previous[0], cap], reserved=[previous[1], reserved], promoted=[a.id for a in promoted])
         for application in promoted:
@@ -733,7 +733,7 @@ class ProgramService:
                                                        f"cap of {program.cap}.")
         self.session.flush()
         now = self.clock()
-        promoted = self._promote(program, actor, now)
+        promoted = self._promote_rows(program, actor, now)
         after = self._snapshot(program)
         changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
         audit.record(self.session, "signup.programme_changed", actor_id=actor.id, program=slug,
@@ -810,7 +810,18 @@ class ProgramService:
         application.decided_at = now
         application.decided_by_id = actor.id if actor else None
 
-    def _promote(self, program: Program, actor: Person | None, now: datetime) -> list[Application]:
+    def _promote(self, program: Program, actor: Person | None, now: datetime | None = None) -> list[int]:
+        """Promote from the waitlist onto free open seats and tell those promoted; returns their ids.
+
+        For callers outside this service that free a seat themselves (merging two people's applications).
+        """
+        now = now or self.clock()
+        promoted = self._promote_rows(program, actor, now)
+        for application in promoted:
+            self._notify(application, now)
+        return [a.id for a in promoted]
+
+    def _promote_rows(self, program: Program, actor: Person | None, now: datetime) -> list[Application]:
         """Move the head of the waitlist onto free open seats, in waitlist order."""
         free = self._counts(program).open_seats
         if free <= 0:

@@ -151,7 +151,8 @@ class TestMergeMovesApplications:
         target_app, _ = programs.apply(b, "tiny", form("ann-too"))   # pending
         source_app, _ = programs.apply(a, "tiny", form("ann"))       # pending: the two seats are taken
         waiting, _ = programs.apply(c, "tiny", form("cy"))           # waitlisted
-        programs.decide(helper, source_app.id, "approve")           # the source's is now further along
+        programs.decide(helper, source_app.id, "approve",           # the source's is now further along
+                        checks=["identity", "rights_list", "email"])
         assert waiting.status is ApplicationStatus.WAITLISTED
         accounts.merge(helper, a.id, b.id)
         db_session.expire_all()
