@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def _free_port() -> int:
@@ -23,6 +24,8 @@ class Mailbox:
     """The handler: accepts mail (or refuses recipients with ``refuse``, e.g. ``"550 no such user"``)."""
 
     messages: list[EmailMessage] = field(default_factory=list)
+    #: For each message, whether its sender had logged in.
+    authenticated: list[bool] = field(default_factory=list)
     refuse: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -37,14 +40,26 @@ class Mailbox:
         message = message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
             self.messages.append(message)  # type: ignore[arg-type]
+            self.authenticated.append(bool(session.authenticated))
         return "250 Message accepted for delivery"
 
 
 class SmtpServer:
-    def __init__(self) -> None:
+    """With ``login``, the server offers AUTH (PLAIN, over plain text: loopback only) and accepts only
+    that login and password."""
+
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.mailbox = Mailbox()
         self.port = _free_port()
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {}
+        if login is not None:
+            def authenticate(_server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any) -> AuthResult:
+                given = (data.login.decode(), data.password.decode()) if isinstance(data, LoginPassword) else None
+                return AuthResult(success=given == login)
+
+            # AUTH offered over plain text (loopback, a throwaway password); ``authenticated`` records who logged in.
+            options = {"authenticator": authenticate, "auth_require_tls": False, "auth_exclude_mechanism": ["LOGIN"]}
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **options)
 
     def start(self) -> SmtpServer:
         self.controller.start()

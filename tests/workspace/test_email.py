@@ -115,3 +115,27 @@ def test_a_forged_unsubscribe_link_is_refused(client, db_session) -> None:  # ty
     response = client.get("/notifications/unsubscribe/1.forged")
     assert response.status_code == 404 and "not valid" in response.get_data(as_text=True)
     assert db_session.scalars(select(Person)).all() == []
+
+
+def test_the_transport_logs_in_when_configured(make_settings) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from helpdesk.channels.base import PermanentDeliveryError
+    from helpdesk.channels.email import EmailTransport, reply_notification
+    from tests.support.smtp import SmtpServer
+
+    server = SmtpServer(login=("desk", "s3cret")).start()
+    try:
+        def transport(password: str) -> EmailTransport:
+            return EmailTransport(make_settings(**server.settings(), smtp_user="desk", smtp_password=password))
+
+        note = reply_notification(make_settings(**server.settings()), TEST_SECRET, item_id=1, ticket_id=2,
+                                  subject="Q", requester_id=3, requester_name="Dana", to="dana@example.org",
+                                  agent="sam", body="Answer")
+        assert transport("s3cret").send(note) == note.message_id
+        assert [m["Message-ID"] for m in server.messages] == [note.message_id]
+        assert server.mailbox.authenticated == [True]
+        with pytest.raises(PermanentDeliveryError, match="not configured"):
+            EmailTransport(make_settings())
+    finally:
+        server.stop()
