@@ -222,7 +222,9 @@ def waitlist(slug: str) -> str:
 def audit_trail(slug: str) -> str:
     """Every application and decision of the programme, newest first."""
     service = _service()
-    return render_template("programs/audit.html", program=service.program(slug), events=service.decisions(slug))
+    events = service.decisions(slug)
+    return render_template("programs/audit.html", program=service.program(slug), events=events,
+                           names=service.actor_names(events))
 
 
 @bp.get("/staff/programmes/<slug>/delegates.csv")

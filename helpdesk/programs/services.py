@@ -432,6 +432,13 @@ class ProgramService:
         )
         return [e for e in events if (e.data or {}).get("program") == program.slug][:limit]
 
+    def actor_names(self, events: Iterable[AuditEvent]) -> dict[int, str]:
+        """The login (or name) of each person who made one of ``events``."""
+        ids = {e.actor_id for e in events if e.actor_id is not None}
+        if not ids:
+            return {}
+        return {p.id: p.handle for p in self.session.scalars(select(Person).where(Person.id.in_(ids)))}
+
     def draw_event(self, slug: str) -> AuditEvent | None:
         return next((e for e in self.decisions(slug, limit=10_000) if e.action == "signup.draw"), None)
 
@@ -590,7 +597,8 @@ class ProgramService:
         if reason and action in ("admit", "withdraw"):
             application.note = reason
         self.session.flush()
-        promoted = self._promote_rows(program, actor, now) if before.holds_seat and not application.status.holds_seat else []
+        freed = before.holds_seat and not application.status.holds_seat
+        promoted = self._promote_rows(program, actor, now) if freed else []
         audit.record(self.session, f"signup.{action}", actor_id=actor.id, program=program.slug,
                      application_id=application.id, status=[before.value, application.status.value],
                      reason=reason, checks=dict(application.checks or {}), promoted=[a.id for a in promoted])
