@@ -17,8 +17,8 @@ sort       order                                  index
 newest     ticket number, newest first (default)  the primary key (and queue, status, id)
 oldest     ticket number, oldest first            the same, read backwards
 updated    last change, latest first              ``ix_ticket_updated_at_id``
-due        first-response due time, soonest first ``ix_ticket_first_response_due_at`` (no due
-           (tickets without a clock last)         time last)
+due        first-response due time, soonest first ``ix_ticket_queue_due_id`` in a queue,
+           (tickets without a clock last)         ``ix_ticket_first_response_due_at`` otherwise
 ========== ====================================== ===========================================
 
 Counts are capped (:data:`COUNT_CAP`): counting stops after that many matches and the list says "1,000+", so a

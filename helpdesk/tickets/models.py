@@ -129,9 +129,10 @@ class Ticket(Base):
         # later messages in the same thread join it.
         UniqueConstraint("source", "thread_key"),
         # The staff lists (helpdesk.tickets.listing): a queue's tickets of some statuses by number, and the
-        # "last update" order; the due order reads ix_ticket_first_response_due_at.
+        # "last update" order, and a queue's tickets by first-response due time.
         Index("ix_ticket_queue_status_id", "queue_id", "status", "id"),
         Index("ix_ticket_updated_at_id", "updated_at", "id"),
+        Index("ix_ticket_queue_due_id", "queue_id", "first_response_due_at", "id"),
         Index("ix_ticket_first_response_due_at", "first_response_due_at"),
         # Per-person ticket limits count a requester's recent and open tickets (helpdesk.tickets.limits).
         Index("ix_ticket_requester_created", "requester_id", "created_at"),

@@ -89,6 +89,7 @@ def upgrade() -> None:
         batch_op.drop_index('ix_ticket_queue_status')
         batch_op.create_index('ix_ticket_queue_status_id', ['queue_id', 'status', 'id'], unique=False)
         batch_op.create_index('ix_ticket_updated_at_id', ['updated_at', 'id'], unique=False)
+        batch_op.create_index('ix_ticket_queue_due_id', ['queue_id', 'first_response_due_at', 'id'], unique=False)
 
     dialect = op.get_bind().dialect.name
     for statement in {'postgresql': _PG_SEARCH, 'sqlite': _SQLITE_SEARCH}.get(dialect, []):
@@ -100,6 +101,7 @@ def downgrade() -> None:
         op.execute('DROP TABLE IF EXISTS ticket_search')
 
     with op.batch_alter_table('ticket', schema=None) as batch_op:
+        batch_op.drop_index('ix_ticket_queue_due_id')
         batch_op.drop_index('ix_ticket_updated_at_id')
         batch_op.drop_index('ix_ticket_queue_status_id')
         batch_op.create_index('ix_ticket_queue_status', ['queue_id', 'status'], unique=False)
