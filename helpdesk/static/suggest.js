@@ -6,8 +6,11 @@
   const box = document.getElementById("suggestions");
   if (!subject || !box || !window.fetch) return;
   const list = box.querySelector("ul");
-  // Only articles that reach the desk's score floor are offered (HELPDESK_SUGGESTION_SCORE_FLOOR).
+  // The best matches are listed as they come; when none reaches the desk's score floor
+  // (HELPDESK_SUGGESTION_SCORE_FLOOR) the form also offers to ask. (A subject is short, and short searches
+  // score low, so weak matches are still shown: they may be the answer.)
   const floor = parseFloat(box.dataset.floor || "0") || 0;
+  const lead = document.getElementById("no-suggestions-lead");
   const none = document.getElementById("no-suggestions");
   const ask = document.getElementById("ask-desk");
   const body = document.getElementById("body");
@@ -37,8 +40,9 @@
 
   // A search that found nothing good enough offers to ask: the link carries the words as the subject
   // (already in the field here, so a click just moves on to the question).
-  function offerToAsk(text) {
+  function offerToAsk(text, weak) {
     if (!none || !ask) return;
+    if (lead) lead.textContent = weak ? "These are only weak matches." : "No article answers that yet.";
     const target = new URL(ask.getAttribute("href"), window.location.href);
     target.search = new URLSearchParams({ subject: text.slice(0, 200) }).toString();
     ask.href = target.pathname + target.search;
@@ -57,9 +61,10 @@
       const response = await fetch("/api/v1/kb/search?limit=3&q=" + encodeURIComponent(text),
         { headers: { Accept: "application/json" }, credentials: "same-origin" });
       if (!response.ok || ticket !== latest) return;
-      const hits = (await response.json()).filter(function (hit) { return hit.score >= floor; });
+      const hits = await response.json();
       show(hits);
-      if (hits.length === 0) offerToAsk(text); else if (none) none.hidden = true;
+      const good = hits.filter(function (hit) { return hit.score >= floor; });
+      if (good.length === 0) offerToAsk(text, hits.length > 0); else if (none) none.hidden = true;
     } catch (_error) {
       /* search is a convenience: stay quiet */
     }
