@@ -412,6 +412,13 @@ class Settings(BaseSettings):
         "proxies). Others get 401 (no or wrong token) or 403 (no token configured). Set it empty to "
         "require the token from everyone.",
     )
+    metrics_cache_seconds: float = Field(
+        30.0, ge=0,
+        description="How long each process keeps the figures `/metrics` reads from the database (tickets by source, "
+        "the outbox by status), in seconds: the counts scan large tables, so a scrape within this time of the "
+        "last one is answered from memory. `helpdesk_metrics_database_age_seconds` says how old they are. 0 reads "
+        "them on every scrape.",
+    )
     hsts_max_age: int = Field(
         31_536_000, ge=0,
         description="`max-age` in seconds of the `Strict-Transport-Security` header sent in production (the "

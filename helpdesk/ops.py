@@ -9,11 +9,13 @@ import ipaddress
 import logging
 import re
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, redirect, request, send_from_directory
 from markupsafe import escape
@@ -71,6 +73,33 @@ class DatabaseCollector(Collector):
         yield self_served
 
 
+class CachedCollector(Collector):
+    """Another collector's figures, read at most once per ``ttl`` seconds in this process.
+
+    The database figures count whole tables (65-85 ms at a million tickets on PostgreSQL); a scraper every
+    15 s on each of several processes would run those scans all the time. Concurrent scrapes wait for one
+    read instead of each running it. The figures' age is exported beside them, so staleness is visible.
+    """
+
+    def __init__(self, inner: Collector, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.inner, self.ttl, self.clock = inner, ttl, clock
+        self._lock = threading.Lock()
+        self._families: list[Any] | None = None
+        self._read_at = 0.0
+
+    def collect(self) -> Iterator[Any]:
+        with self._lock:
+            now = self.clock()
+            if self._families is None or now - self._read_at >= self.ttl:
+                self._families = list(self.inner.collect())
+                self._read_at = now
+            families, age = self._families, now - self._read_at
+        yield from families
+        yield GaugeMetricFamily("helpdesk_metrics_database_age_seconds",
+                                "Age of the figures read from the database (kept per process for "
+                                "HELPDESK_METRICS_CACHE_SECONDS)", value=age)
+
+
 class Metrics:
     def __init__(self, app: Flask) -> None:
         self.registry = CollectorRegistry()
@@ -82,7 +111,9 @@ class Metrics:
             "helpdesk_http_request_seconds", "Time to answer a request", ["endpoint"], registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
-        self.registry.register(DatabaseCollector(app))
+        ttl = app.extensions["helpdesk"].settings.metrics_cache_seconds
+        self.database = CachedCollector(DatabaseCollector(app), ttl)
+        self.registry.register(self.database)
 
 
 @bp.get("/healthz")

@@ -50,7 +50,7 @@ from helpdesk.exceptions import (
     PermissionDeniedError,
 )
 from helpdesk.text import lenient_text, shorten, strict_text
-from helpdesk.tickets import assignment, fulltext, sla, tags
+from helpdesk.tickets import assignment, fulltext, intake, sla, tags
 from helpdesk.tickets.gratitude import is_gratitude_only
 from helpdesk.tickets.inbound import InboundMessage
 from helpdesk.tickets.limits import HeldDelivery, LimitVerdict, TicketLimitError, TicketLimits
@@ -369,6 +369,12 @@ class TicketService:
                 # A duplicate's thread joins the ticket it was merged into (helpdesk.tickets.duplicates keeps
                 # merges one step long).
                 ticket = self.session.get(Ticket, ticket.merged_into_id) or ticket
+        decided = None
+        if ticket is None and not self.limits.active:
+            # A known requester's new ticket: one statement (helpdesk.tickets.intake). A new person: below.
+            received, decided = self._file_for_known_requester(inbound, delivery, source, thread_key)
+            if received is not None:
+                return received
         person_id = self._person_id(inbound)
         body = lenient_text(inbound.text) or "(no text)"
         if ticket is None:
@@ -383,7 +389,7 @@ class TicketService:
                 requester_id=person_id, subject=shorten(title, SUBJECT_MAX) or "Question", body=body,
                 source=source, external=dict(inbound.external), thread_key=thread_key, queue=None,
                 delivery=delivery, acknowledge=self.acknowledge,
-                audit_data={"source": source.value, "external_id": inbound.message_id},
+                audit_data={"source": source.value, "external_id": inbound.message_id}, decided=decided,
             )
             self.session.commit()  # the delivery keys' unique constraint turns a duplicate into a rollback
             return Received(ticket_id, created=True)
@@ -395,6 +401,54 @@ class TicketService:
         )
         self.session.commit()
         return Received(ticket.id, message.id)
+
+    def _file_for_known_requester(
+        self, inbound: InboundMessage, delivery: DeliveryKey, source: Source, thread_key: str | None,
+    ) -> tuple[Received | None, tuple[dict[str, Any], Queue | None] | None]:
+        """File a new ticket in one statement when its author is a known person (uncommitted work committed).
+
+        Triage runs first, before any statement, so SQLite's write lock is held only for the INSERTs. Returns
+        what was received, or None and the triage decision (to reuse) when the author is nobody yet.
+        """
+        body = lenient_text(inbound.text) or "(no text)"
+        title = lenient_text(inbound.subject) or body.splitlines()[0]
+        if len(title) > SUBJECT_MAX and title not in body:
+            body = f"{title}\n\n{body}"
+        subject = shorten(title, SUBJECT_MAX) or "Question"
+        author_id = _bounded(lenient_text(inbound.author.external_id), EXTERNAL_ID_MAX, "author id")
+        external = dict(inbound.external)
+        now = self.clock()
+        audit_data: dict[str, Any] = {"source": source.value, "external_id": inbound.message_id}
+        priority, decision, queue = Priority.NORMAL, None, None
+        if self.triage is not None:
+            decision, queue = self._triage(subject, body, source, external)
+            priority = Priority(decision["priority"])
+            audit_data["triage"] = {key: decision[key] for key in TRIAGE_AUDITED}
+        queue_id = queue.id if queue is not None else None
+        values = {
+            "subject": subject, "body": body, "source": source.value,
+            "status": (Status.TRIAGED if queue_id else Status.NEW).value, "priority": priority.value,
+            "queue_id": queue_id, "thread_key": thread_key, "external": external, "triage": decision,
+            "created_at": now, "updated_at": now,
+            "first_response_due_at": sla.first_response_due(queue, now) if queue is not None else None,
+        }
+        kinds = []
+        if self.acknowledge and source in REPLY_CHANNELS:
+            kinds.append((OutboxKind.ACK.value, "ack"))
+        if self.incident_checks:
+            kinds.append((OutboxKind.INCIDENT_CHECK.value, "incident"))
+        with intake.writer_turn(self.session):
+            ticket_id = intake.insert_new_ticket(
+                self.session, provider=Provider(inbound.channel).value, author=author_id, values=values,
+                audit_data=audit_data, delivery_source=delivery.source, delivery_keys=delivery.external_ids,
+                outbox_kinds=kinds, now=now,
+            )
+            if ticket_id is None:
+                return None, ((decision, queue) if decision is not None else None)
+            if queue_id is not None and QUEUE_CACHE.has_members(self.session, queue_id, now):
+                assignment.assign_owner(self.session, ticket_id, strategy=self.owner_strategy, now=now)
+            self.session.commit()  # the delivery keys' unique constraint turns a duplicate into a rollback
+        return Received(ticket_id, created=True), None
 
     # -- past a ticket limit: kept, not filed (helpdesk.tickets.limits) ---------------------------
 
@@ -469,15 +523,17 @@ class TicketService:
         self, *, requester_id: int, subject: str, body: str, source: Source, external: dict[str, Any],
         thread_key: str | None, queue: Queue | None, delivery: DeliveryKey | None, acknowledge: bool,
         audit_data: dict[str, Any], returning_object: bool = False,
+        decided: tuple[dict[str, Any], Queue | None] | None = None,
     ) -> Any:
         """The ticket row, its delivery keys, its audit event and its acknowledgement: uncommitted.
 
-        Returns the new ticket's id, or with ``returning_object`` the ticket itself.
+        Returns the new ticket's id, or with ``returning_object`` the ticket itself. ``decided`` is a triage
+        decision already made for this subject and body (not made again).
         """
         now = self.clock()
         priority, decision = Priority.NORMAL, None
         if self.triage is not None and queue is None:
-            decision, queue = self._triage(subject, body, source, external)
+            decision, queue = decided or self._triage(subject, body, source, external)
             priority = Priority(decision["priority"])
             audit_data = {**audit_data, "triage": {key: decision[key] for key in TRIAGE_AUDITED}}
         queue_id = queue.id if queue is not None else None
