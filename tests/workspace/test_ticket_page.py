@@ -331,3 +331,28 @@ def test_system_events_in_words(action, data, words) -> None:  # type: ignore[no
     from helpdesk.staff.ticket_page import describe
 
     assert describe(AuditEvent(action=action, data=data)) == words
+
+
+def test_macro_edit_page_and_refusals(desk, client, login) -> None:  # type: ignore[no-untyped-def]
+    session = desk.session()
+    boss = staff(session, "boss", Role.ADMIN)
+    shared = MacroService(session).save(boss, None, "Shared hint", "Hello {requester_name}", shared=True)
+    session.close()
+    login("sam", "staff")
+    assert client.get("/staff/macros/999").status_code == 404
+    page = client.get("/staff/macros").get_data(as_text=True)
+    token = csrf_token_from(page)
+    client.post("/staff/macros", data={"csrf_token": token, "title": "Mine", "body": "Text"})
+    with desk.read() as read:
+        mine = read.scalar(select(Macro).where(Macro.title == "Mine"))
+    edit = client.get(f"/staff/macros/{mine.id}").get_data(as_text=True)
+    assert "Edit the macro" in edit and 'value="Mine"' in edit
+    assert "Shared with all staff" not in edit  # staff cannot share; the box is for administrators
+    refused = client.post("/staff/macros", data={"csrf_token": token, "title": "Mine too", "body": "x", "shared": "y"})
+    assert refused.status_code == 403 and "Only administrators share" in refused.get_data(as_text=True)
+    assert client.post(f"/staff/macros/{mine.id}/delete", data={}).status_code == 400  # no CSRF token
+    other = client.post(f"/staff/macros/{shared.id}/delete", data={"csrf_token": token})
+    assert "Only administrators delete shared macros" in client.get(other.headers["Location"]).get_data(as_text=True)
+    with desk.read() as read:
+        assert read.get(Macro, shared.id) is not None and read.get(Macro, mine.id) is not None
+    assert client.post("/staff/macros/999/delete", data={"csrf_token": token}).status_code == 404
