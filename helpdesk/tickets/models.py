@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.accounts.models import Person
@@ -89,6 +89,11 @@ class OutboxStatus(enum.StrEnum):
     DEAD = "dead"
 
 
+#: The open statuses as SQL, for the partial indexes of open tickets; a query on open tickets must name the
+#: statuses the same way (as literals) for the database to use them (helpdesk.tickets.listing.open_condition).
+OPEN_STATUS_SQL = "status IN ('new', 'triaged', 'in_progress', 'waiting_on_user')"
+
+
 class Queue(Base):
     """A tier-two queue: one expert team. Loaded from queues.yaml."""
 
@@ -128,11 +133,16 @@ class Ticket(Base):
         # The Slack thread ("C123:1700000000.000100") or forum topic ("123") a ticket lives in:
         # later messages in the same thread join it.
         UniqueConstraint("source", "thread_key"),
-        # The staff lists (helpdesk.tickets.listing): a queue's tickets of some statuses by number, and the
-        # "last update" order, and a queue's tickets by first-response due time.
+        # The staff lists (helpdesk.tickets.listing): a queue's tickets of some statuses by number, the "last
+        # update" order, and open tickets newest first and by first-response due time, in all queues and in one
+        # (partial: only the open tickets, which a desk keeps few of however many it has closed).
         Index("ix_ticket_queue_status_id", "queue_id", "status", "id"),
         Index("ix_ticket_updated_at_id", "updated_at", "id"),
-        Index("ix_ticket_queue_due_id", "queue_id", "first_response_due_at", "id"),
+        Index("ix_ticket_open_id", "id", postgresql_where=text(OPEN_STATUS_SQL), sqlite_where=text(OPEN_STATUS_SQL)),
+        Index("ix_ticket_open_due_id", "first_response_due_at", "id",
+              postgresql_where=text(OPEN_STATUS_SQL), sqlite_where=text(OPEN_STATUS_SQL)),
+        Index("ix_ticket_open_queue_due_id", "queue_id", "first_response_due_at", "id",
+              postgresql_where=text(OPEN_STATUS_SQL), sqlite_where=text(OPEN_STATUS_SQL)),
         Index("ix_ticket_first_response_due_at", "first_response_due_at"),
         # Per-person ticket limits count a requester's recent and open tickets (helpdesk.tickets.limits).
         Index("ix_ticket_requester_created", "requester_id", "created_at"),

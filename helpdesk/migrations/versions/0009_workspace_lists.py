@@ -21,6 +21,8 @@ down_revision: str | None = '0008_self_served'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+#: Open tickets: the partial indexes of the due-time order hold only these.
+_OPEN = "status IN ('new', 'triaged', 'in_progress', 'waiting_on_user')"
 _PG_SEARCH = [
     "CREATE TABLE ticket_search (ticket_id INTEGER NOT NULL PRIMARY KEY REFERENCES ticket (id) ON DELETE CASCADE, "
     "document TSVECTOR NOT NULL, public_document TSVECTOR NOT NULL)",
@@ -89,7 +91,12 @@ def upgrade() -> None:
         batch_op.drop_index('ix_ticket_queue_status')
         batch_op.create_index('ix_ticket_queue_status_id', ['queue_id', 'status', 'id'], unique=False)
         batch_op.create_index('ix_ticket_updated_at_id', ['updated_at', 'id'], unique=False)
-        batch_op.create_index('ix_ticket_queue_due_id', ['queue_id', 'first_response_due_at', 'id'], unique=False)
+        batch_op.create_index('ix_ticket_open_id', ['id'], unique=False, postgresql_where=sa.text(_OPEN),
+                              sqlite_where=sa.text(_OPEN))
+        batch_op.create_index('ix_ticket_open_due_id', ['first_response_due_at', 'id'], unique=False,
+                              postgresql_where=sa.text(_OPEN), sqlite_where=sa.text(_OPEN))
+        batch_op.create_index('ix_ticket_open_queue_due_id', ['queue_id', 'first_response_due_at', 'id'], unique=False,
+                              postgresql_where=sa.text(_OPEN), sqlite_where=sa.text(_OPEN))
 
     dialect = op.get_bind().dialect.name
     for statement in {'postgresql': _PG_SEARCH, 'sqlite': _SQLITE_SEARCH}.get(dialect, []):
@@ -101,7 +108,9 @@ def downgrade() -> None:
         op.execute('DROP TABLE IF EXISTS ticket_search')
 
     with op.batch_alter_table('ticket', schema=None) as batch_op:
-        batch_op.drop_index('ix_ticket_queue_due_id')
+        batch_op.drop_index('ix_ticket_open_queue_due_id')
+        batch_op.drop_index('ix_ticket_open_due_id')
+        batch_op.drop_index('ix_ticket_open_id')
         batch_op.drop_index('ix_ticket_updated_at_id')
         batch_op.drop_index('ix_ticket_queue_status_id')
         batch_op.create_index('ix_ticket_queue_status', ['queue_id', 'status'], unique=False)
