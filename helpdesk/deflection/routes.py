@@ -7,21 +7,16 @@ link names its ticket by an HMAC (helpdesk.deflection.tokens), and the change is
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from helpdesk.deflection.suggestions import Deflector, stored_articles, suggestion_floor
 from helpdesk.deflection.tokens import InvalidTokenError, desk_secret, read_token
 from helpdesk.exceptions import HelpdeskError, NotFoundError
-from helpdesk.forms import HelpdeskForm
 from helpdesk.tickets.models import Ticket
 from helpdesk.web import current_user, get_factory, get_settings, limiter, login_required, public_rate_limit
 
 bp = Blueprint("deflection", __name__)
-
-
-class AnsweredForm(HelpdeskForm):
-    """Only the CSRF token: the button says it all."""
 
 
 @bp.app_context_processor
@@ -41,10 +36,7 @@ def offer_articles(ticket: Ticket) -> None:
 @bp.post("/tickets/<int:ticket_id>/answered")
 @login_required
 def answered_web(ticket_id: int) -> ResponseReturnValue:
-    """The requester's button on their ticket's page."""
-    if not AnsweredForm().validate_on_submit():
-        flash("That form had expired; press the button again.", "error")
-        return redirect(url_for("tickets.detail", ticket_id=ticket_id))
+    """The requester's button on their ticket's page (its CSRF token is checked app-wide, as every form's)."""
     try:
         outcome = get_factory().create_ticket_service().resolve_self_served(
             ticket_id, via="web", requester=current_user())
@@ -62,20 +54,19 @@ def answered_web(ticket_id: int) -> ResponseReturnValue:
 @bp.route("/answered/<token>", methods=["GET", "POST"])
 @limiter.limit(public_rate_limit, methods=["POST"])
 def answered_link(token: str) -> ResponseReturnValue:
-    """The forum acknowledgement's link: a confirmation page, then a POST that resolves the ticket."""
+    """The forum acknowledgement's link: a confirmation page, then a POST that resolves the ticket.
+
+    The POST's CSRF token is checked app-wide (Flask-WTF's CSRFProtect) before this runs, as for every form.
+    """
     try:
         ticket_id = read_token(desk_secret(get_settings()), token)
         ticket = get_factory().create_ticket_service().find(ticket_id)
     except (InvalidTokenError, NotFoundError):
         return render_template("deflection/answered.html", invalid=True), 404
-    form = AnsweredForm()
-    if not form.is_submitted():
-        return render_template("deflection/answered.html", ticket=ticket, form=form)
-    if not form.validate():
-        return render_template("deflection/answered.html", ticket=ticket, form=form,
-                               error="That form had expired; press the button again."), 400
+    if request.method == "GET":
+        return render_template("deflection/answered.html", ticket=ticket)
     try:
         outcome = get_factory().create_ticket_service().resolve_self_served(ticket_id, via="discourse")
     except HelpdeskError as exc:
-        return render_template("deflection/answered.html", ticket=ticket, form=form, error=exc.message), 409
+        return render_template("deflection/answered.html", ticket=ticket, error=exc.message), 409
     return render_template("deflection/answered.html", ticket=outcome.ticket, done=outcome.message)

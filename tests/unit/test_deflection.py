@@ -70,3 +70,17 @@ def test_tokens_name_their_ticket_and_nothing_else_is_accepted() -> None:
     for bad in (make_token("other-" + SECRET, 42), token[:-2] + "xx", "", "42"):
         with pytest.raises(InvalidTokenError):
             read_token(SECRET, bad)
+
+
+def test_click_answers_go_to_slack_only_and_a_failure_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
+    from helpdesk.channels.slack import SlackChannel, _is_slack_url
+    from helpdesk.config import Settings
+
+    assert _is_slack_url("https://hooks.slack.com/actions/T1/2/abc", "https://slack.com/api/")
+    assert not _is_slack_url("http://hooks.slack.com/actions/T1/2/abc", "https://slack.com/api/")
+    assert not _is_slack_url("https://evil.test/actions", "https://slack.com/api/")
+    assert not _is_slack_url("http://[::1", "https://slack.com/api/")
+    channel = SlackChannel(Settings(env="testing", slack_signing_secret="s" * 20, slack_api_url="http://127.0.0.1:9/api/"))
+    channel.answer_click("http://127.0.0.1:9/hook", "Glad it helped!")  # nothing listens there: logged, not raised
+    assert "could not answer the button click" in caplog.text
+    channel.answer_click(None, "ignored")
