@@ -500,6 +500,10 @@ def _stems(text: str) -> list[str]:
 _PARTS = re.compile(r"[A-Z]?[a-z]{2,}|[A-Z]{3,}(?![a-z])")
 
 
+#: Words spelt -ise or -ize (-isation, -ised, -ising ...): each is also searched in the other spelling.
+_ISE = re.compile(r"^(\w{3,}[iy])([sSzZ])(e|es|ed|ing|ation|ations|er|ers)$")
+
+
 def _words(text: str) -> list[str]:
     """The words of a question, each camelCase identifier followed by its humps: a column name
     (``refExtendedness``, ``detect_isPrimary``) also finds the pages about what it names. (snake_case is not
@@ -509,6 +513,9 @@ def _words(text: str) -> list[str]:
         words.append(word)
         if not word.islower() and not word.isupper() and not word.istitle():
             words.extend(p for p in _PARTS.findall(word) if p.lower() != word.lower())
+        if match := _ISE.match(word):  # authorise / authorize: the pages are in British spelling, many askers not
+            stem, letter, ending = match.groups()
+            words.append(f"{stem}{'z' if letter in 'sS' else 's'}{ending}")
     return words
 
 

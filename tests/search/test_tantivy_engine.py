@@ -253,3 +253,15 @@ def test_a_generation_that_cannot_be_opened_is_a_503_not_a_crash(tmp_path: Path)
             path.unlink()  # half gone, as if a cleanup ran under it
     with pytest.raises(services.SearchUnavailableError, match="helpdesk kb index"):
         service.query("alpha")
+
+
+def test_ise_and_ize_spellings_find_each_other(tmp_path: Path) -> None:
+    service = _service(tmp_path, [
+        Document("docs", "/uk.html", "Sign in", "Authorise the application once; the organisation remembers."),
+        Document("docs", "/us.html", "Tokens", "Tokens are authorized per organization."),
+    ])
+    assert {h.url for h in service.query("authorize")} == {"/uk.html", "/us.html"}
+    assert {h.url for h in service.query("authorise")} == {"/uk.html", "/us.html"}
+    assert {h.url for h in service.query("organization")} == {"/uk.html", "/us.html"}
+    assert {h.url for h in service.query("organisation")} == {"/uk.html", "/us.html"}
+    assert service.query("precise") == []  # a word that only looks like one: its other spelling is unknown
