@@ -376,6 +376,23 @@ class Settings(BaseSettings):
         description="A ticket whose best knowledge-base match scored below this is listed in the staff report "
         "of knowledge gaps (`/staff/knowledge/gaps`) as a candidate for a new article. Unset: the same line as "
         "`HELPDESK_SUGGESTION_SCORE_FLOOR`.",
+    attachment_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024,
+        description="Largest file that may be attached to a ticket (the web form, `POST /api/v1/tickets/{id}/"
+        "attachments`); a larger one is refused with 413 and nothing is stored. Requests carrying files may be "
+        "this much (times the number of files) larger than `HELPDESK_MAX_REQUEST_BYTES`.",
+    )
+    attachment_types: Annotated[list[str], NoDecode] = Field(
+        ["png", "jpg", "jpeg", "gif", "webp", "txt", "log", "py", "csv", "json", "ipynb", "fits"],
+        description="Comma-separated file extensions that may be attached, a subset of the shipped list (`png, "
+        "jpg, jpeg, gif, webp, txt, log, py, csv, json, ipynb, fits`). The file's bytes must also be what its "
+        "extension says; anything else is refused with 415. SVG, HTML and PDF are never accepted.",
+    )
+    attachment_dir: Path | None = Field(
+        None,
+        description="Where attached files are kept, each under a random name. Unset: `attachments/` in the "
+        "instance folder (`var/attachments`). Back it up with the database; files are never executed.",
+    )
     )
 
     max_request_bytes: int = Field(
@@ -427,6 +444,19 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Logging level.")
     log_format: Literal["json", "text"] = Field("json", description="`json` (one object a line) or `text`.")
 
+    @field_validator("attachment_types", mode="before")
+    @classmethod
+    def _attachment_types(cls, value: object) -> object:
+        from helpdesk.tickets.attachments import TYPES
+
+        value = _split_csv(value)
+        if isinstance(value, list):
+            value = [str(v).strip().lower().lstrip(".") for v in value]
+            unknown = [v for v in value if v not in TYPES]
+            if unknown:
+                raise ValueError(f"{', '.join(unknown)}: not attachable types; choose from {', '.join(TYPES)}")
+        return value
+
     @field_validator("slack_channel_ids", "discourse_category_ids", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -464,6 +494,11 @@ class Settings(BaseSettings):
         return tuple((self.auth or "dev").split(","))
 
     # -- derived ---------------------------------------------------------------------------------
+    @property
+    def resolved_attachment_dir(self) -> Path:
+        """HELPDESK_ATTACHMENT_DIR, or ``attachments/`` in the instance folder (``var/``)."""
+        return self.attachment_dir if self.attachment_dir is not None else Path("var").resolve() / "attachments"
+
 
     @property
     def is_production(self) -> bool:

@@ -55,6 +55,7 @@ class Factory:
 
     def create_ticket_service(self) -> TicketService:
         """Every write of a ticket or a message goes through this service, whichever channel it came from."""
+        from helpdesk.tickets.attachments import AttachmentPolicy
         from helpdesk.tickets.limits import TicketLimits
         from helpdesk.tickets.services import TicketService
 
@@ -63,7 +64,8 @@ class Factory:
                              owner_strategy=self.settings.assignment,
                              incident_checks=self.settings.incident_checks,
                              limits=TicketLimits.from_settings(self.settings),
-                             email_replies=self.settings.email_enabled)
+                             email_replies=self.settings.email_enabled,
+                             attachments=AttachmentPolicy.from_settings(self.settings))
 
     def create_ticket_listing(self) -> TicketListing:
         """Ticket lists (staff console and API): filters, search, sorts, pages and counts; reads only."""

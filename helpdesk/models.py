@@ -6,6 +6,7 @@ from helpdesk.db import Base
 from helpdesk.programs.inactivity import IdleReminder
 from helpdesk.programs.models import Application, ApplicationStatus, Pool, Program
 from helpdesk.tickets import fulltext as _fulltext  # noqa: F401 - the search index is made with the ticket table
+from helpdesk.tickets.attachments import Attachment
 from helpdesk.tickets.limits import HeldDelivery
 from helpdesk.tickets.models import (
     Direction,
@@ -30,6 +31,7 @@ __all__ = [
     "ApiToken", "AuditEvent", "Base", "Direction", "Escalation", "Identity", "InboundDelivery", "Message", "OutboxItem",
     "OutboxStatus", "Person", "Priority", "Provider", "Queue", "Role", "Source", "Status", "Ticket", "Visibility",
     "EmailOptOut", "Macro", "TicketPresence", "TicketRating",
-    "HeldDelivery", "IdleReminder",
     "SavedView", "Tag", "TicketTag",
+    "HeldDelivery", "IdleReminder",
+    "Attachment",
 ]

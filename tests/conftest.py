@@ -77,6 +77,7 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "auth": "dev",
             "docs_dir": DOCS_BUILD,
             "index_dir": tmp_path / "index",
+            "attachment_dir": tmp_path / "attachments",
             "rate_limit_enabled": False,
             "log_level": "WARNING",
             # Tests of other behaviour file tickets that stay unsorted; tests/triage_intake/ turns triage on.

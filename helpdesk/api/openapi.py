@@ -30,6 +30,7 @@ from helpdesk.programs.api_schemas import (
 )
 from helpdesk.search.services import LIMIT_MAX as SEARCH_LIMIT_MAX
 from helpdesk.search.services import QUERY_MAX as SEARCH_QUERY_MAX
+from helpdesk.tickets.attachments import FILENAME_MAX, MAX_FILES, TYPES
 from helpdesk.tickets.fulltext import QUERY_MAX
 from helpdesk.tickets.listing import COUNT_CAP, SLA_STATES, SORTS
 from helpdesk.tickets.models import Direction, EscalationState, Priority, Source, Status, Visibility
@@ -275,6 +276,22 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
                        "kind": {"enum": ["kb", "docs"]}, "score": {"type": "number"},
                        "snippet": {"type": "string"}},
     }
+    attachment = {
+        "type": "object",
+        "required": ["id", "ticket_id", "message_id", "filename", "content_type", "size", "sha256", "created_at",
+                     "url"],
+        "properties": {
+            "id": {"type": "integer"}, "ticket_id": {"type": "integer"},
+            "message_id": {"type": ["integer", "null"], "description": "null: attached to the ticket itself."},
+            "filename": {"type": "string", "maxLength": FILENAME_MAX,
+                         "description": "The name sent, cleaned for display (no directories or control characters)."},
+            "content_type": {"enum": sorted(set(TYPES.values()))},
+            "size": {"type": "integer", "minimum": 1}, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "url": {"type": "string", "description": "Where staff and the requester download it (signed in, on "
+                                                     "the web side: `/tickets/{id}/attachments/{attachment id}`)."},
+        },
+    }
     ticket_id = {"name": "ticket_id", "in": "path", "required": True,
                  "schema": {"type": "integer", "minimum": 1, "maximum": ID_MAX},
                  "description": "A ticket id. A number outside this range names no ticket: 404."}
@@ -423,6 +440,37 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
                                             e403="Only staff add internal notes.")},
                 },
             },
+            "/tickets/{ticket_id}/attachments": {
+                "post": {
+                    "operationId": "createAttachments",
+                    "summary": "Attach files to a ticket (its requester, or staff)",
+                    "description": "Send `multipart/form-data` with one to "
+                                   f"{MAX_FILES} parts named `file`. Each file's extension must be one of "
+                                   "`HELPDESK_ATTACHMENT_TYPES` (by default: " + ", ".join(TYPES) + ") and its "
+                                   "bytes what the extension says; each is at most `HELPDESK_ATTACHMENT_MAX_BYTES` "
+                                   "(10 MiB by default). Either every file is stored or none is. Files are "
+                                   "never run: they are served back as downloads (raster images inline).",
+                    "parameters": [ticket_id],
+                    "requestBody": {"required": True, "content": {"multipart/form-data": {
+                        "schema": {"type": "object", "required": ["file"], "properties": {
+                            "file": {"type": "array", "minItems": 1, "maxItems": MAX_FILES,
+                                     "items": {"type": "string", "format": "binary"}}}},
+                        "encoding": {"file": {"contentType": "application/octet-stream"}}}}},
+                    "responses": {
+                        "201": _json({"type": "object", "required": ["items"], "properties": {
+                            "items": {"type": "array", "items": _ref("Attachment")}}}, "The files stored."),
+                        **_errors(*_BODY, *_ALWAYS, 404, **no_ticket,
+                                  e413="A file is larger than `HELPDESK_ATTACHMENT_MAX_BYTES` "
+                                       "(`attachment_too_large`), or the whole request is too large; nothing "
+                                       "was stored.",
+                                  e415="The body is not `multipart/form-data` (`unsupported_media_type`), or a "
+                                       "file's type is not allowed or its bytes are not what its extension says "
+                                       "(`attachment_type`); nothing was stored.",
+                                  e422="No file, an empty file, more than " + str(MAX_FILES) + " files, or a "
+                                       "query parameter this operation does not take; nothing was stored."),
+                    },
+                },
+            },
             "/tickets/{ticket_id}/escalations": {
                 "post": {
                     "operationId": "createEscalation",
@@ -525,7 +573,7 @@ def build_openapi(queue_slugs: list[str] | None = None) -> dict[str, Any]:
                               "description": f"Matching tickets, counted up to {COUNT_CAP:,}."},
                     "count_capped": {"type": "boolean",
                                      "description": f"True when more than {COUNT_CAP:,} tickets match."}}},
-                "SearchHit": search_hit, "Program": program, "Escalation": escalation,
+                "SearchHit": search_hit, "Program": program, "Escalation": escalation, "Attachment": attachment,
                 "Application": application_schema(),
                 **dict(sorted(schemas.items())),
             },

@@ -26,10 +26,12 @@ from helpdesk.tickets.models import Source
 from helpdesk.tickets.queues import load_queue_config
 from helpdesk.tickets.services import DeliveryKey
 from helpdesk.tickets.sla import SlaPolicy
+from helpdesk.uploads import allow_upload_body, read_uploads
 from helpdesk.web import bearer_user, csrf, current_user, get_factory, get_settings
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # checked below, only for session-authenticated calls
+bp.url_value_preprocessor(allow_upload_body)  # POST .../attachments may carry files (helpdesk.uploads)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -148,6 +150,18 @@ def create_reply(ticket_id: int) -> ResponseReturnValue:
     data = _parse(ReplyCreate)
     message = get_factory().create_ticket_service().reply(current_user(), ticket_id, data.body, data.visibility)
     return jsonify(message_json(message)), 201
+
+
+@bp.post("/tickets/<int:ticket_id>/attachments")
+def create_attachments(ticket_id: int) -> ResponseReturnValue:
+    """Attach files (multipart/form-data, field ``file``, one or more) to a ticket: its requester or staff."""
+    from helpdesk.tickets.attachments import as_json
+
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaTypeError("Send the files as multipart/form-data, each in a part named 'file'.")
+    service = get_factory().create_ticket_service()
+    stored = service.attach(current_user(), ticket_id, read_uploads("file"))
+    return jsonify({"items": [as_json(a, f"/tickets/{ticket_id}/attachments/{a.id}") for a in stored]}), 201
 
 
 @bp.post("/tickets/<int:ticket_id>/escalations")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_wtf.file import MultipleFileField
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
@@ -15,6 +16,8 @@ class TicketForm(HelpdeskForm):
     subject = StringField("Subject", validators=[DataRequired(), Length(max=SUBJECT_MAX)])
     body = TextAreaField("Your question", validators=[DataRequired(), Length(max=BODY_MAX)])
     page = HiddenField(validators=[Optional(), Length(max=500)])
+    #: Checked by the ticket service (helpdesk.tickets.attachments), not here: one set of rules for every entry.
+    attachments = MultipleFileField("Attach files (optional)")
 
 
 class ReplyForm(HelpdeskForm):

@@ -8,12 +8,16 @@ from werkzeug.wrappers import Response
 from helpdesk.exceptions import HelpdeskError, InvalidInputError, InvalidTransitionError, NotFoundError
 from helpdesk.forms import HelpdeskForm
 from helpdesk.links import safe_link
+from helpdesk.tickets.attachments import AttachmentTooLargeError, AttachmentTypeError
 from helpdesk.tickets.forms import ReplyForm, TicketForm
 from helpdesk.tickets.limits import TicketLimitError
 from helpdesk.tickets.models import Source, Visibility
+from helpdesk.uploads import allow_upload_body, attachment_context, read_uploads, send_attachment
 from helpdesk.web import current_user, get_factory, get_settings, limiter, login_required, public_rate_limit
 
 bp = Blueprint("tickets", __name__)
+bp.url_value_preprocessor(allow_upload_body)  # the web form may carry files (helpdesk.uploads)
+bp.app_context_processor(attachment_context)  # ticket_attachments(ticket) in every template
 
 
 @bp.get("/")
@@ -32,15 +36,21 @@ def new() -> Response | str | tuple[str, int]:
         form.subject.data = request.args.get("subject", "")[:200]
         # Only a safe link is carried along: the page is shown to staff as a link.
         form.page.data = safe_link(request.args.get("page", "")) or ""
-        return render_template("tickets/new.html", form=form)
+        return render_template("tickets/new.html", form=form, attachment_policy=_attachment_policy())
     if not form.validate_on_submit():
-        return render_template("tickets/new.html", form=form), 400
+        return render_template("tickets/new.html", form=form, attachment_policy=_attachment_policy()), 400
     page = safe_link(form.page.data)
     external = {"page": page} if page else None
     try:
         filed = get_factory().create_ticket_service().file(
-            current_user(), form.subject.data, form.body.data, Source.WEB, external=external
+            current_user(), form.subject.data, form.body.data, Source.WEB, external=external,
+            attachments=read_uploads("attachments"),
         )
+    except (AttachmentTooLargeError, AttachmentTypeError) as exc:
+        # Nothing was filed; the browser forgets chosen files, so the message asks for them again.
+        form.attachments.errors = [f"{exc.message} Nothing was sent: choose your files again."]
+        return render_template("tickets/new.html", form=form, attachment_policy=_attachment_policy()), \
+            exc.status_code
     except TicketLimitError as exc:
         # Past a ticket limit: the form stays filled, with a kind word on when they can file again.
         return render_template("tickets/new.html", form=form, limit=exc), 429, {"Retry-After": str(exc.retry_after)}
@@ -50,9 +60,26 @@ def new() -> Response | str | tuple[str, int]:
         if field is None:
             raise
         field.errors = [*field.errors, exc.message]
-        return render_template("tickets/new.html", form=form), 422
+        return render_template("tickets/new.html", form=form, attachment_policy=_attachment_policy()), 422
+    from helpdesk.deflection.routes import offer_articles
+
+    offer_articles(filed.ticket)  # the articles shown on the ticket's page, kept once (helpdesk.deflection)
     flash(f"Ticket #{filed.ticket.id} filed. We will answer here; you can follow it below.", "success")
     return redirect(url_for("tickets.detail", ticket_id=filed.ticket.id))
+
+
+def _attachment_policy() -> str:
+    from helpdesk.tickets.attachments import AttachmentPolicy
+
+    return AttachmentPolicy.from_settings(get_settings()).describe()
+
+
+@bp.get("/tickets/<int:ticket_id>/attachments/<int:attachment_id>")
+@login_required
+def attachment(ticket_id: int, attachment_id: int) -> Response:
+    """A file attached to a ticket, for staff and the ticket's requester only; never rendered as a page."""
+    found = get_factory().create_ticket_service().attachment(current_user(), ticket_id, attachment_id)
+    return send_attachment(found)
 
 
 @bp.get("/tickets/")

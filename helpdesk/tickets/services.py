@@ -51,6 +51,7 @@ from helpdesk.exceptions import (
 )
 from helpdesk.text import lenient_text, shorten, strict_text
 from helpdesk.tickets import assignment, fulltext, intake, sla, tags
+from helpdesk.tickets.attachments import AttachmentPolicy, AttachmentStore, Upload, store_rows
 from helpdesk.tickets.gratitude import is_gratitude_only
 from helpdesk.tickets.inbound import InboundMessage
 from helpdesk.tickets.limits import HeldDelivery, LimitVerdict, TicketLimitError, TicketLimits
@@ -252,8 +253,11 @@ class TicketService:
                  acknowledge: bool = True, triage: TriageEngine | None = None,
                  owner_strategy: assignment.Strategy = "least_loaded", incident_checks: bool = False,
                  email_replies: bool = False,
-                 limits: TicketLimits | None = None) -> None:
+                 limits: TicketLimits | None = None,
+                 attachments: AttachmentPolicy | None = None) -> None:
         self.session = session
+        #: What may be attached and where files are kept (HELPDESK_ATTACHMENT_*); None refuses attachments.
+        self.attachments = attachments
         self.clock = clock
         #: Per-person ticket limits (HELPDESK_OPEN_TICKETS_PER_PERSON, HELPDESK_TICKETS_PER_DAY); staff exempt.
         self.limits = limits or TicketLimits()
@@ -281,19 +285,24 @@ class TicketService:
         thread_key: str | None = None,
         delivery: DeliveryKey | None = None,
         queue_slug: str | None = None,
+        attachments: Sequence[Upload] = (),
     ) -> Filed:
-        """File a ticket, at most once per delivery key.
+        """File a ticket, at most once per delivery key, with its ``attachments`` in the same transaction.
 
         Raises
         ------
         InvalidInputError
-            Empty, oversized or unstorable subject or body (naming the field), or an unknown queue.
+            Empty, oversized or unstorable subject or body (naming the field), or an unknown queue; an empty
+            attachment or too many (``attachments``).
+        AttachmentTooLargeError, AttachmentTypeError
+            An attachment over the size limit (413) or not of an allowed type (415); nothing is stored.
         ConflictError
             The delivery key was used before for a different request.
         TicketLimitError
             The requester is past a ticket limit (429); nothing is stored.
         """
         subject, body = strict_text(subject, "subject", SUBJECT_MAX), strict_text(body, "body", BODY_MAX)
+        checked = self._check_attachments(attachments)
         queue = self._queue_by_slug(queue_slug) if queue_slug else None
         if delivery is not None:
             self._check_keys(delivery.external_ids)
@@ -311,9 +320,11 @@ class TicketService:
             ticket = self._insert_ticket(
                 requester_id=requester.id, subject=subject, body=body, source=source, external=external or {},
                 thread_key=thread_key, queue=queue, delivery=delivery, acknowledge=False,
-                audit_data={"source": source.value}, returning_object=True,
+                audit_data={"source": source.value, **({"attachments": len(checked)} if checked else {})},
+                returning_object=True,
             )
-            self.session.commit()
+            written = self._store_attachments(checked, ticket.id, None, requester.id)
+            self._commit_or_remove(written)
         except IntegrityError:
             # A concurrent delivery with the same key won the race: report its ticket.
             self.session.rollback()
@@ -322,6 +333,74 @@ class TicketService:
                 raise
             return Filed(self.find(earlier.ticket_id), created=False)
         return Filed(ticket, created=True)
+
+    # -- attachments (helpdesk.tickets.attachments) ------------------------------------------------
+
+    def _check_attachments(self, uploads: Sequence[Upload]) -> list[Any]:
+        if not uploads:
+            return []
+        if self.attachments is None:
+            raise InvalidInputError.for_field("attachments", "Attachments are not accepted here.")
+        return self.attachments.check(uploads)
+
+    def _store_attachments(self, checked: Sequence[Any], ticket_id: int, message_id: int | None,
+                           uploader_id: int | None) -> list[str]:
+        if not checked:
+            return []
+        assert self.attachments is not None
+        return store_rows(self.session, AttachmentStore(self.attachments.directory), checked, ticket_id=ticket_id,
+                          message_id=message_id, uploader_id=uploader_id, now=self.clock())
+
+    def _commit_or_remove(self, written: Sequence[str]) -> None:
+        """Commit; when the commit fails, the files this transaction wrote go too (no file without a row)."""
+        try:
+            self.session.commit()
+        except BaseException:
+            if written:
+                assert self.attachments is not None
+                AttachmentStore(self.attachments.directory).remove(written)
+            raise
+
+    def attach(self, actor: Person, ticket_id: int, uploads: Sequence[Upload]) -> list[Any]:
+        """Attach files to a ticket the actor may see (its requester or staff); audited, one transaction.
+
+        Returns the :class:`~helpdesk.tickets.attachments.Attachment` rows. Raises as :meth:`file` does for bad
+        files (nothing stored), :class:`InvalidInputError` when no file was sent, and
+        :class:`NotFoundError` for a ticket the actor may not see.
+        """
+        from helpdesk.tickets.attachments import Attachment
+
+        ticket = self.get(actor, ticket_id)
+        if not uploads:
+            raise InvalidInputError.for_field("attachments", "Send at least one file (the form field `file`).")
+        checked = self._check_attachments(uploads)
+        written: list[str] = []
+        try:
+            written = self._store_attachments(checked, ticket.id, None, actor.id)
+            audit.record(self.session, "ticket.attached", actor_id=actor.id, ticket_id=ticket.id,
+                         files=[c.filename for c in checked])
+            ticket.updated_at = self.clock()
+            self._commit_or_remove(written)
+        except BaseException:
+            self.session.rollback()
+            raise
+        return list(self.session.scalars(select(Attachment).where(Attachment.stored_name.in_(written))
+                                         .order_by(Attachment.id)))
+
+    def attachment(self, viewer: Person, ticket_id: int, attachment_id: int) -> Any:
+        """One attachment of a ticket the viewer may see (staff, or the ticket's requester), else 404."""
+        from helpdesk.tickets.attachments import Attachment
+
+        ticket = self.get(viewer, ticket_id)
+        found = self.session.get(Attachment, attachment_id)
+        if found is None or found.ticket_id != ticket.id:
+            raise NotFoundError("No such attachment on this ticket.")
+        return found
+
+    def attachments_of(self, ticket_id: int) -> list[Any]:
+        from helpdesk.tickets.attachments import attachments_of
+
+        return attachments_of(self.session, ticket_id)
 
     # -- filing: Slack and the forum (lenient text) -----------------------------------------------
 
