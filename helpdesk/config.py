@@ -376,6 +376,7 @@ class Settings(BaseSettings):
         description="A ticket whose best knowledge-base match scored below this is listed in the staff report "
         "of knowledge gaps (`/staff/knowledge/gaps`) as a candidate for a new article. Unset: the same line as "
         "`HELPDESK_SUGGESTION_SCORE_FLOOR`.",
+    )
     attachment_max_bytes: int = Field(
         10 * 1024 * 1024, ge=1024,
         description="Largest file that may be attached to a ticket (the web form, `POST /api/v1/tickets/{id}/"
@@ -392,7 +393,6 @@ class Settings(BaseSettings):
         None,
         description="Where attached files are kept, each under a random name. Unset: `attachments/` in the "
         "instance folder (`var/attachments`). Back it up with the database; files are never executed.",
-    )
     )
 
     max_request_bytes: int = Field(
