@@ -63,6 +63,7 @@ def test_search_filter_and_bulk_assign(live_server, page, filed) -> None:  # typ
     bulk = page.get_by_role("form", name="Change the ticked tickets")
     assert bulk.get_by_label("Action").input_value() == "assign"
     assert bulk.get_by_label("Queue").is_hidden()  # only the chosen action's field is shown
+    assert bulk.get_by_label("Yes, merge or close the selected tickets").is_hidden()
     bulk.get_by_label("Assignee").select_option("me")
     page.get_by_role("button", name="Apply to ticked tickets").click()
     assert "Assign: 2 tickets changed." in page.locator(".flash").inner_text()
