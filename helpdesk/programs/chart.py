@@ -58,6 +58,10 @@ def seat_chart(points: Sequence[SeatPoint], now: datetime) -> Markup:
         parts.append(f'<polyline data-series="{name}" fill="none" stroke="{colour}" stroke-width="2"{dash_attr} '
                      f'points="{" ".join(coords)}"/>')
     parts.append("</svg>")
-    legend = " · ".join(f'<span class="legend" data-series="{name}">{escape(name)}</span>' for name, _, _ in SERIES)
+    legend = " · ".join(
+        f'<span class="legend" data-series="{name}"><svg width="18" height="8" aria-hidden="true" '
+        f'focusable="false" xmlns="http://www.w3.org/2000/svg"><line x1="0" y1="4" x2="18" y2="4" stroke="{colour}" '
+        f'stroke-width="2"{f" stroke-dasharray={chr(34)}{dash}{chr(34)}" if dash else ""}/></svg> {escape(name)}</span>'
+        for name, colour, dash in SERIES)
     # Safe: every value written above is a number, a date or one of the fixed names in SERIES.
     return Markup("".join(parts) + f'<p class="muted small">Lines: {legend} (cap dashed, waiting dotted).</p>')  # noqa: S704
