@@ -101,6 +101,10 @@ class ProgramConfig(BaseModel):
             raise ValueError("give either reserved or pools, not both")
         if self.reserved_total > self.cap:
             raise ValueError("reserved cannot exceed cap")
+        for name in ("opens_at", "closes_at"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} needs a time zone (end it with Z for UTC)")
         _check_window(self.opens_at, self.closes_at)
         _check_groups(self.groups)
         return self

@@ -209,3 +209,24 @@ class TestWindow:
         assert len(service.roster("small").pending) == 1
         # Someone already in keeps their application when they come back after the window.
         assert service.apply(people[0], "small", form())[1] is False
+
+
+def test_programmes_load_with_pools_a_lottery_and_a_window(service: ProgramService, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from helpdesk.programs.services import load_program_config
+
+    path = tmp_path / "programs.yaml"
+    path.write_text("programs:\n  - {slug: round, name: Round, cap: 10, selection: lottery,\n"
+                    "     groups: {general: 1, early-career: 2}, opens_at: 2027-03-01T00:00:00Z,\n"
+                    "     pools: [{slug: science-collaborations, name: Science Collaborations, seats: 3}]}\n")
+    assert service.sync(load_program_config(path)) == (1, 0)
+    program = service.program("round")
+    assert (program.reserved, [p.slug for p in program.pools], program.groups) == (
+        3, ["science-collaborations"], {"general": 1, "early-career": 2})
+    assert program.selection.value == "lottery" and program.opens_at.isoformat() == "2027-03-01T00:00:00+00:00"
+    path.write_text("programs:\n  - {slug: round, name: Round, cap: 10, opens_at: 2027-03-01T00:00:00}\n")
+    with pytest.raises(InvalidInputError, match="needs a time zone"):
+        load_program_config(path)
+    path.write_text("programs:\n  - {slug: round, name: Round, cap: 10, reserved: 2,\n"
+                    "     pools: [{slug: a, name: A, seats: 3}]}\n")
+    with pytest.raises(InvalidInputError, match="either reserved or pools"):
+        load_program_config(path)
