@@ -54,15 +54,14 @@ def _render(template: str, *, board: bool) -> tuple[str, int] | str:
                  if board else None)
     staff = sorted(get_session().scalars(select(Person).where(Person.role.in_([Role.STAFF, Role.ADMIN]))),
                    key=lambda p: p.handle.lower())
-    views = SavedViewService(get_session()).visible_to(user)
+    view_service = SavedViewService(get_session())
     counts = listing.counts(user, BUILT_IN_VIEWS)
     html = render_template(
         template, page=page, query=query, error=error, summaries=summaries, queues=listing.queues(), staff=staff,
         statuses=list(Status), priorities=list(Priority), sources=list(Source), sla_states=SLA_STATES, sorts=SORTS,
-        built_in=[(name, q, counts[name]) for name, q in BUILT_IN_VIEWS.items()], views=views,
-        view_service=SavedViewService(get_session()), tag_names=tag_rules.all_names(get_session()),
-        form=ListActionForm(), actions=ACTIONS, args=query.to_args(), here=request.path,
-        queue=query.queue or None, status=query.status,
+        built_in=[(name, q, counts[name]) for name, q in BUILT_IN_VIEWS.items()],
+        views=view_service.visible_to(user), view_service=view_service, tag_names=tag_rules.all_names(get_session()),
+        form=ListActionForm(), actions=ACTIONS, args=query.to_args(), queue=query.queue or None,
     )
     return (html, 422) if error else html
 
