@@ -206,8 +206,10 @@ class ProgramCounts:
 
     @property
     def open_seats(self) -> int:
-        """Seats a public application can still take."""
-        return max(0, self.program.cap - self.program.reserved - self.open_pool_used)
+        """Seats a public application can still take: the cap, less what each pool reserves (its seats, or
+        what it holds when a lowered pool holds more), less the open seats held."""
+        reserved = sum(max(p.pool.seats, p.used) for p in self.pools) if self.pools else self.program.reserved
+        return max(0, self.program.cap - reserved - self.open_pool_used)
 
     @property
     def over_cap(self) -> int:

@@ -230,3 +230,17 @@ def test_programmes_load_with_pools_a_lottery_and_a_window(service: ProgramServi
                     "     pools: [{slug: a, name: A, seats: 3}]}\n")
     with pytest.raises(InvalidInputError, match="either reserved or pools"):
         load_program_config(path)
+
+
+def test_a_pool_lowered_below_what_it_holds_frees_no_open_seat(
+    service: ProgramService, make_program: Callable[..., Program], people: list[Person], admin: Person,
+) -> None:
+    from helpdesk.programs.services import PoolConfig, ProgramSettings
+
+    make_program(cap=3, pools={"collaborations": 1})
+    apps = apply_all(service, people[:3])
+    service.decide(admin, apps[2].id, "admit")  # the pool's one seat: the programme is full
+    counts = service.configure(admin, "small", ProgramSettings(pools=[
+        PoolConfig(slug="collaborations", name="Collaborations", seats=0)]))
+    assert (counts.held, counts.open_seats, counts.reserved_left) == (3, 0, 0)
+    assert service.apply(people[3], "small", form("Late"))[0].status is S.WAITLISTED
