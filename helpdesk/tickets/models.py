@@ -151,6 +151,8 @@ class Ticket(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+        # The dashboard's tickets out per day (helpdesk.tickets.reporting) reads resolutions by time.
+        Index("ix_ticket_resolved_at", "resolved_at"),
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     source: Mapped[Source] = mapped_column(enum_column(Source, "ticket_source"))
