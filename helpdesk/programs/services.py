@@ -596,6 +596,9 @@ class ProgramService:
                 raise InvalidInputError.for_field("pool", f"No pool {pool!r} in this programme.")
             if not room:
                 raise InvalidTransitionError("Every reserved seat is taken; raise the cap or free a seat first.")
+            if counts.held >= program.cap:
+                raise InvalidTransitionError(f"{counts.held} seats are held of a cap of {program.cap} (it was "
+                                             "lowered); raise the cap or free a seat first.")
             application.pool, application.pool_id = Pool.RESERVED, room[0].pool.id
             self._move(application, S.PENDING, actor, now, reason=reason)
         else:

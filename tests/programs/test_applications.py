@@ -244,3 +244,13 @@ def test_a_pool_lowered_below_what_it_holds_frees_no_open_seat(
         PoolConfig(slug="collaborations", name="Collaborations", seats=0)]))
     assert (counts.held, counts.open_seats, counts.reserved_left) == (3, 0, 0)
     assert service.apply(people[3], "small", form("Late"))[0].status is S.WAITLISTED
+
+
+def test_no_admission_past_a_lowered_cap(service: ProgramService, make_program: Callable[..., Program],
+                                         people: list[Person], admin: Person) -> None:
+    make_program(cap=3, pools={"collaborations": 1})
+    apps = apply_all(service, people[:3])  # two open seats held, one waiting
+    service.set_cap(admin, "small", 2)
+    with pytest.raises(InvalidTransitionError, match="cap of 2"):
+        service.decide(admin, apps[2].id, "admit")
+    assert service.counts("small").held == 2
