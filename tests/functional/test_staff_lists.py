@@ -212,3 +212,34 @@ def test_queue_limit_override_by_an_admin(client: FlaskClient, login: Callable[.
     assert "Assign: 2 tickets changed" in html
     overridden = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "ticket.assignment_overridden"))
     assert [e.ticket_id for e in overridden] == [made[1]]
+
+
+def test_console_pages_send_as_many_statements_for_3_tickets_as_for_30(
+        client: FlaskClient, login: Callable[..., Person], desk, app) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event
+
+    tickets, dana = desk
+    sam = login("sam", "staff")
+    engine = app.extensions["helpdesk"].engine
+
+    def statements(path: str) -> int:
+        seen: list[str] = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            assert client.get(path).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    def fill(n: int) -> None:
+        for i in range(n):
+            ticket = tickets.file(dana, f"TAP question {i}", "body", Source.WEB).ticket.id
+            tickets.update(sam, ticket, {"queue": "catalogs" if i % 2 else "butler", "priority": "high"})
+            tickets.add_tags(sam, ticket, ["tap"])
+
+    paths = ["/staff/", "/staff/tickets?q=tap&status=open&sort=due", "/staff/tickets?tag=tap&sort=updated"]
+    fill(3)
+    few = [statements(p) for p in paths]
+    fill(27)
+    assert [statements(p) for p in paths] == few
