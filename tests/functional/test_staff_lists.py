@@ -177,8 +177,21 @@ def test_saved_views_personal_and_shared(client: FlaskClient, login: Callable[..
                            data={"csrf_token": token, "back": "/staff/tickets"}, follow_redirects=True)
     assert "No saved view" in response.get_data(as_text=True)
 
+    response = client.post("/staff/views", data={"csrf_token": token, "view_id": str(team), "name": "Team urgent",
+                                                 "priority": "high", "back": "/staff/tickets"}, follow_redirects=True)
+    assert "Only its owner or an administrator" in response.get_data(as_text=True)  # kim cannot change it
+
     client.post("/auth/logout", data={"csrf_token": token})
     login("root", "admin")
+    token = csrf_token_from(client.get("/staff/tickets?priority=high").get_data(as_text=True))
+    html = client.get("/staff/tickets?priority=high").get_data(as_text=True)
+    assert "Use the current filters" in html  # an administrator may change a shared view
+    response = client.post("/staff/views", data={"csrf_token": token, "view_id": str(team), "name": "Team high",
+                                                 "shared": "y", "priority": "high", "back": "/staff/tickets"})
+    assert response.headers["Location"].endswith("/staff/tickets?priority=high")
+    db_session.rollback()
+    assert db_session.get(SavedView, team).name == "Team high" and db_session.get(SavedView, team).shared
+    db_session.rollback()
     token = csrf_token_from(client.get("/staff/tickets").get_data(as_text=True))
     response = client.post(f"/staff/views/{team}/delete",
                            data={"csrf_token": token, "back": "/staff/tickets"}, follow_redirects=True)
@@ -186,7 +199,7 @@ def test_saved_views_personal_and_shared(client: FlaskClient, login: Callable[..
     db_session.rollback()
     actions = [e.action for e in db_session.scalars(select(AuditEvent).where(AuditEvent.action.like("view.%"))
                                                      .order_by(AuditEvent.id))]
-    assert actions == ["view.created", "view.created", "view.deleted"]
+    assert actions == ["view.created", "view.created", "view.updated", "view.deleted"]
 
 
 def test_back_never_leaves_the_console(client: FlaskClient, login: Callable[..., Person]) -> None:
