@@ -111,6 +111,7 @@ class OutboxWorker:
         self.sweep_sla()
         self.sweep_idle()
         self.sweep_auto_close()
+        self.sweep_attachments()
         while not self.stopping.is_set():
             claimed = self.claim()
             if not claimed:
@@ -360,6 +361,26 @@ class OutboxWorker:
         token = make_token(desk_secret(self.settings), ticket_id)
         return Acknowledgement(ticket_id, link, articles, token=token,
                                answered_url=f"{self.settings.public_url.rstrip('/')}/answered/{token}")
+
+    def sweep_attachments(self) -> None:
+        """Remove attachment files that no row names and that are over an hour old (left by a crash between
+        the file's rename and its transaction's commit; helpdesk.tickets.attachments), every ten minutes."""
+        now = time.monotonic()
+        swept_at = getattr(self, "_attachments_swept_at", None)
+        if swept_at is not None and now - swept_at < IDLE_SWEEP_SECONDS:
+            return
+        self._attachments_swept_at = now
+        from helpdesk.tickets.attachments import AttachmentStore
+
+        session = self.session_factory()
+        try:
+            removed = AttachmentStore(self.settings.resolved_attachment_dir).sweep_orphans(session)
+            if removed:
+                log.info("removed %s attachment files without a row", len(removed))
+        except OSError as exc:
+            log.warning("attachment sweep skipped: %s", exc)
+        finally:
+            session.close()
 
     def sweep_auto_close(self) -> None:
         """Close the tickets resolved more than ``HELPDESK_AUTO_CLOSE_DAYS`` ago, through the ticket service."""

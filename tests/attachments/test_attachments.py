@@ -295,3 +295,14 @@ def test_sweep_removes_only_old_files_without_a_row(app: Flask, make_person: Cal
     (kept,) = session.scalars(select(Attachment.stored_name))
     assert stored_files(settings) == sorted([kept, young])
     session.close()
+
+
+def test_the_worker_sweeps_orphan_files(app: Flask, settings: Settings) -> None:
+    from helpdesk.worker import OutboxWorker
+
+    store = AttachmentStore(settings.resolved_attachment_dir)
+    orphan = store.write(b"left by a crash")
+    old = time.time() - 7200
+    os.utime(settings.resolved_attachment_dir / orphan, (old, old))
+    OutboxWorker(app.extensions["helpdesk"].session_factory, settings).run_once()
+    assert stored_files(settings) == []
