@@ -322,3 +322,23 @@ def test_list_page_uses_a_fixed_number_of_statements(db_session: Session, desk, 
     # The page, the people's identities (one read per role: requester, assignee), the count and the tags,
     # however many rows: no statement per row.
     assert len(selects(2)) == len(selects(25)) <= 5
+
+
+def test_channel_intake_is_searchable_too(db_session: Session, desk, clock: Clock) -> None:
+    """Slack and forum questions take the intake's own fast path (helpdesk.tickets.intake): it writes the index too."""
+    from helpdesk.tickets.inbound import Author, InboundMessage, ThreadRef
+
+    sam, _kim, _dana, tickets = desk
+
+    def slack(ts: str, text: str, *, opens: bool) -> None:
+        thread = ThreadRef("slack", "C1", "1700000000.000100")
+        tickets.receive(InboundMessage(
+            channel="slack", delivery_ids=(f"msg:C1:{ts}",), author=Author("U1", username="dana"), thread=thread,
+            text=text, message_id=ts, thread_key=thread.key, opens_thread=opens, starts_ticket=opens))
+
+    slack("1700000000.000100", "Butler registry refuses my collection", opens=True)
+    slack("1700000000.000200", "It names a deepCoadd dataset type", opens=False)
+    lists = listing(db_session, clock)
+    (found,) = lists.page(sam, ListQuery(q="registry collection")).items
+    assert found.source is Source.SLACK
+    assert ids(lists.page(sam, ListQuery(q="deepcoadd"))) == [found.id]
