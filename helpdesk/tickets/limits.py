@@ -101,6 +101,10 @@ def check(session: Session, person_id: int, limits: TicketLimits, now: datetime)
 
     Must run in the transaction that then inserts the ticket (the lock holds until it commits). Staff
     (read under the same lock) are exempt. At most three small indexed queries, and none when no limit is set.
+
+    The counts are separate statements *after* the lock, on purpose: under READ COMMITTED each statement sees
+    what was committed when it started, so a count inside the locking statement would miss the ticket of the
+    filing it waited for (and two filings at the limit would both pass).
     """
     if not limits.active:
         return None

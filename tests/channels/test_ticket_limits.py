@@ -196,6 +196,18 @@ class TestSlack:
         audit = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "ticket.held")).one()
         assert audit.data["held_id"] == held.id
 
+    def test_staff_asking_in_slack_are_exempt(self, client: FlaskClient, db_session: Session) -> None:
+        send(client, EVENTS, slack_question(0))
+        fresh(db_session)
+        from helpdesk.accounts.models import Role
+
+        person = db_session.scalars(select(Person)).one()
+        person.role = Role.STAFF
+        db_session.commit()
+        for n in range(1, 6):
+            assert send(client, EVENTS, slack_question(n)).status_code == 200
+        assert count(db_session, Ticket) == 6 and count(db_session, HeldDelivery) == 0
+
     def test_a_reply_in_a_ticket_thread_never_counts(self, client: FlaskClient, db_session: Session) -> None:
         for n in range(3):
             send(client, EVENTS, slack_question(n))
