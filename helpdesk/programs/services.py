@@ -208,7 +208,7 @@ class ProgramCounts:
     def open_seats(self) -> int:
         """Seats a public application can still take: the cap, less what each pool reserves (its seats, or
         what it holds when a lowered pool holds more), less the open seats held."""
-        reserved = sum(max(p.pool.seats, p.used) for p in self.pools) if self.pools else self.program.reserved
+        reserved = self.program.reserved + sum(max(0, p.used - p.pool.seats) for p in self.pools)
         return max(0, self.program.cap - reserved - self.open_pool_used)
 
     @property
