@@ -261,6 +261,7 @@ def test_openapi_describes_the_api(client: FlaskClient) -> None:
     assert spec["openapi"].startswith("3.1")
     assert set(spec["paths"]) == {"/tickets", "/tickets/{ticket_id}", "/tickets/{ticket_id}/replies", "/queues",
                                   "/kb/search", "/programs/{slug}", "/tickets/{ticket_id}/escalations",
+                                  "/tickets/{ticket_id}/attachments",
                                   "/programs/{slug}/applications", "/applications/{application_id}",
                                   "/applications/{application_id}/approve", "/applications/{application_id}/decline",
                                   "/applications/{application_id}/reclaim"}
