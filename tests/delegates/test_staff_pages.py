@@ -51,6 +51,8 @@ def test_staff_file_a_held_question(client: FlaskClient, db_session: Session, lo
                                 reason="per_day", retry_at=utcnow() + timedelta(hours=3), created_at=utcnow()))
     db_session.commit()
     login("helper", "staff")
+    console = client.get("/staff/").get_data(as_text=True)
+    assert "Held questions" in console and "Idle delegates" not in console  # the idle list is for admins
     page = client.get("/staff/held")
     assert page.status_code == 200 and "TAP times out" in page.get_data(as_text=True)
     fresh(db_session)

@@ -80,6 +80,20 @@ def identities(app) -> list[tuple[int, str, str]]:  # type: ignore[no-untyped-de
         session.close()
 
 
+def test_with_oidc_alone_the_sign_in_goes_straight_to_the_provider(make_settings, oidc) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(auth="oidc", **oidc.settings()))
+    try:
+        client = app.test_client()
+        response = client.get("/auth/login?next=/tickets/")
+        assert response.status_code == 302 and response.headers["Location"].startswith(f"{oidc.url}/authorize")
+        assert client.get("/auth/github/callback?code=x&state=y").status_code == 404
+        answer = requests.get(response.headers["Location"], allow_redirects=False, timeout=5)
+        back = urlsplit(answer.headers["Location"])
+        assert client.get(f"{back.path}?{back.query}").headers["Location"] == "/tickets/"
+    finally:
+        app.extensions["helpdesk"].engine.dispose()
+
+
 def test_choice_page_offers_both(oidc_app) -> None:  # type: ignore[no-untyped-def]
     html = oidc_app.test_client().get("/auth/login").get_data(as_text=True)
     assert "Sign in with GitHub" in " ".join(html.split()) and "Sign in with CILogon" in " ".join(html.split())
