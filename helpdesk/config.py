@@ -299,6 +299,14 @@ class Settings(BaseSettings):
         description="Sort every new ticket as it is filed (queue, priority, confidence and reasons). Off, every "
         "ticket waits unsorted for a person.",
     )
+    triage_in_worker: bool = Field(
+        True,
+        description="Sort Slack and forum questions in `helpdesk worker`, right after the request that stored "
+        "them, instead of inside that request: the acknowledgement Slack waits for then costs no triage (about a "
+        "third of the request's CPU), and the ticket is sorted within a poll of the worker "
+        "(`HELPDESK_WORKER_POLL_SECONDS`). The web form and the API always sort as they file (their answer "
+        "shows the queue).",
+    )
     triage_rules_file: Path | None = Field(
         None,
         description="A triage rules file (YAML: terms, patterns and source channels per queue, urgency signals) to "

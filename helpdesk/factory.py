@@ -65,7 +65,8 @@ class Factory:
                              incident_checks=self.settings.incident_checks,
                              limits=TicketLimits.from_settings(self.settings),
                              email_replies=self.settings.email_enabled,
-                             attachments=AttachmentPolicy.from_settings(self.settings))
+                             attachments=AttachmentPolicy.from_settings(self.settings),
+                             triage_in_worker=self.settings.triage_in_worker)
 
     def create_ticket_listing(self) -> TicketListing:
         """Ticket lists (staff console and API): filters, search, sorts, pages and counts; reads only."""

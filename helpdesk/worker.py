@@ -269,6 +269,10 @@ class OutboxWorker:
                 session.rollback()
                 self._incident_check(session, item_id, item.ticket_id, stats)
                 return
+            if kind is OutboxKind.TRIAGE:
+                session.rollback()
+                self._triage(session, item_id, item.ticket_id, stats)
+                return
             if kind is OutboxKind.TEAM_SYNC:
                 session.rollback()
                 self._team_sync(session, item_id, payload, stats)
@@ -490,6 +494,18 @@ class OutboxWorker:
                 link_to_incident(session, ticket_id, IncidentPolicy.from_settings(self.settings), clock=self.clock)
                 session.flush()
         except Exception as exc:  # noqa: BLE001 - a concurrent link, an outage: try again later
+            session.rollback()
+            self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
+            return
+        self._delivered(session, item_id, "", stats)
+
+    def _triage(self, session: Session, item_id: int, ticket_id: int | None, stats: Stats) -> None:
+        """Sort a Slack or forum ticket after its acknowledgement (TicketService.triage_filed); the item is done
+        when the ticket is sorted, or was sorted by a person meanwhile."""
+        try:
+            if ticket_id is not None:
+                Factory(session, self.settings, self.clock).create_ticket_service().triage_filed(ticket_id)
+        except Exception as exc:  # noqa: BLE001 - an outage, a lock: try again later
             session.rollback()
             self._failed(session, item_id, exc, self._backoff(session, item_id), stats)
             return

@@ -69,9 +69,9 @@ class OutboxKind(enum.StrEnum):
     #: Look for an incident a newly filed ticket belongs to (helpdesk.tickets.incidents.link_to_incident),
     #: after the acknowledgement, so that intake never waits for the text comparison.
     INCIDENT_CHECK = "incident_check"
-    #: A public staff answer on a web or API ticket, emailed to the requester (helpdesk.channels.email) with a
-    #: link back to the ticket and an unsubscribe link; queued only when email is configured.
-    EMAIL_REPLY = "email_reply"
+    #: Sort a ticket filed from Slack or the forum (queue, priority, clock, owner), after the acknowledgement:
+    #: the request only stores it (HELPDESK_TRIAGE_IN_WORKER).
+    TRIAGE = "triage"
     #: A change to a person's programme application, told to them by email or by a Slack direct message
     #: (the item's channel); the payload holds ``application_id``, ``to``, ``subject`` and ``text``.
     PROGRAMME_NOTICE = "programme_notice"
@@ -81,6 +81,9 @@ class OutboxKind(enum.StrEnum):
     #: Add a delegate to (or remove them from) the GitHub team of the roster (helpdesk.channels.github_team);
     #: the payload holds the GitHub user id, login and ``action`` (``add`` or ``remove``).
     TEAM_SYNC = "team_sync"
+    #: A public staff answer on a web or API ticket, emailed to the requester (helpdesk.channels.email) with a
+    #: link back to the ticket and an unsubscribe link; queued only when email is configured.
+    EMAIL_REPLY = "email_reply"
 
 
 class OutboxStatus(enum.StrEnum):
@@ -148,11 +151,11 @@ class Ticket(Base):
         Index("ix_ticket_requester_created", "requester_id", "created_at"),
         # The knowledge-gap report (helpdesk.deflection.services): recent tickets whose best match scored low.
         Index("ix_ticket_best_score_created_at", "best_score", "created_at"),
+        # The dashboard's tickets out per day (helpdesk.tickets.reporting) reads resolutions by time.
+        Index("ix_ticket_resolved_at", "resolved_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-        # The dashboard's tickets out per day (helpdesk.tickets.reporting) reads resolutions by time.
-        Index("ix_ticket_resolved_at", "resolved_at"),
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     source: Mapped[Source] = mapped_column(enum_column(Source, "ticket_source"))

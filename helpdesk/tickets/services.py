@@ -254,8 +254,10 @@ class TicketService:
                  owner_strategy: assignment.Strategy = "least_loaded", incident_checks: bool = False,
                  email_replies: bool = False,
                  limits: TicketLimits | None = None,
-                 attachments: AttachmentPolicy | None = None) -> None:
+                 attachments: AttachmentPolicy | None = None, triage_in_worker: bool = False) -> None:
         self.session = session
+        #: Slack and forum tickets are sorted by the worker after the acknowledgement (an outbox item), not here.
+        self.triage_in_worker = triage_in_worker
         #: What may be attached and where files are kept (HELPDESK_ATTACHMENT_*); None refuses attachments.
         self.attachments = attachments
         self.clock = clock
@@ -469,6 +471,7 @@ class TicketService:
                 source=source, external=dict(inbound.external), thread_key=thread_key, queue=None,
                 delivery=delivery, acknowledge=self.acknowledge,
                 audit_data={"source": source.value, "external_id": inbound.message_id}, decided=decided,
+                triage_later=self.triage_in_worker,
             )
             self.session.commit()  # the delivery keys' unique constraint turns a duplicate into a rollback
             return Received(ticket_id, created=True)
@@ -499,7 +502,7 @@ class TicketService:
         now = self.clock()
         audit_data: dict[str, Any] = {"source": source.value, "external_id": inbound.message_id}
         priority, decision, queue = Priority.NORMAL, None, None
-        if self.triage is not None:
+        if self.triage is not None and not self.triage_in_worker:
             decision, queue = self._triage(subject, body, source, external)
             priority = Priority(decision["priority"])
             audit_data["triage"] = {key: decision[key] for key in TRIAGE_AUDITED}
@@ -516,6 +519,8 @@ class TicketService:
             kinds.append((OutboxKind.ACK.value, "ack"))
         if self.incident_checks:
             kinds.append((OutboxKind.INCIDENT_CHECK.value, "incident"))
+        if self.triage is not None and self.triage_in_worker:
+            kinds.append((OutboxKind.TRIAGE.value, "triage"))
         with intake.writer_turn(self.session):
             ticket_id = intake.insert_new_ticket(
                 self.session, provider=Provider(inbound.channel).value, author=author_id, values=values,
@@ -602,16 +607,17 @@ class TicketService:
         self, *, requester_id: int, subject: str, body: str, source: Source, external: dict[str, Any],
         thread_key: str | None, queue: Queue | None, delivery: DeliveryKey | None, acknowledge: bool,
         audit_data: dict[str, Any], returning_object: bool = False,
-        decided: tuple[dict[str, Any], Queue | None] | None = None,
+        decided: tuple[dict[str, Any], Queue | None] | None = None, triage_later: bool = False,
     ) -> Any:
         """The ticket row, its delivery keys, its audit event and its acknowledgement: uncommitted.
 
         Returns the new ticket's id, or with ``returning_object`` the ticket itself. ``decided`` is a triage
-        decision already made for this subject and body (not made again).
+        decision already made for this subject and body (not made again); ``triage_later`` queues the sorting
+        for the worker (:meth:`triage_filed`) instead.
         """
         now = self.clock()
         priority, decision = Priority.NORMAL, None
-        if self.triage is not None and queue is None:
+        if self.triage is not None and queue is None and not triage_later:
             decision, queue = decided or self._triage(subject, body, source, external)
             priority = Priority(decision["priority"])
             audit_data = {**audit_data, "triage": {key: decision[key] for key in TRIAGE_AUDITED}}
@@ -639,6 +645,9 @@ class TicketService:
             # Grouping into incidents compares with the window's open tickets (tens of ms): the worker does it.
             writes.append(outbox_insert(OutboxKind.INCIDENT_CHECK, source.value, f"incident:{ticket_id}", now,
                                         ticket_id=ticket_id))
+        if self.triage is not None and queue is None and triage_later:
+            writes.append(outbox_insert(OutboxKind.TRIAGE, source.value, f"triage:{ticket_id}", now,
+                                        ticket_id=ticket_id))
         # The rows are never read back here: one round trip for all of them.
         execute_inserts(self.session, writes)
         if queue_id is not None and QUEUE_CACHE.has_members(self.session, queue_id, now):
@@ -663,6 +672,39 @@ class TicketService:
         self.session.add(ticket)
         set_committed_value(ticket, "queue", queue)
         return ticket
+
+    def triage_filed(self, ticket_id: int) -> bool:
+        """Sort a ticket filed from a channel as filing would have (the worker's TRIAGE item); commits.
+
+        The same decision, queue, status, priority, first-response clock and owner as triage at filing, and the
+        ``ticket.triaged`` audit event carrying what ``ticket.filed`` carries then (a ticket an answer already
+        moved past ``new`` keeps its status). A ticket a person already sorted, or one triage already saw, is
+        left alone (False): redelivering the item changes nothing.
+        """
+        if self.triage is None:
+            return False
+        # Lock the row alone (FOR UPDATE cannot reach the outer-joined queue and people of Ticket's eager loads).
+        self.session.execute(select(Ticket.id).where(Ticket.id == ticket_id).with_for_update())
+        ticket = self.session.get(Ticket, ticket_id)
+        if ticket is None or ticket.triage is not None or ticket.queue_id is not None:
+            self.session.rollback()
+            return False
+        now = self.clock()
+        decision, queue = self._triage(ticket.subject, ticket.body, ticket.source, ticket.external or {})
+        ticket.triage, ticket.priority = decision, Priority(decision["priority"])
+        if queue is not None:
+            ticket.queue = queue
+            if ticket.status is Status.NEW:  # an answer already moved it on: the status stays
+                ticket.status = Status.TRIAGED
+            # The clock runs from when they asked, as when triage sorts at filing.
+            ticket.first_response_due_at = sla.first_response_due(queue, ticket.created_at)
+        audit.record(self.session, "ticket.triaged", actor_id=None, ticket_id=ticket.id,
+                     triage={key: decision[key] for key in TRIAGE_AUDITED})
+        self.session.flush()
+        if queue is not None and QUEUE_CACHE.has_members(self.session, queue.id, now):
+            assignment.assign_owner(self.session, ticket, strategy=self.owner_strategy, now=now)
+        self.session.commit()
+        return True
 
     def _triage(self, subject: str, body: str, source: Source,
                 external: Mapping[str, Any]) -> tuple[dict[str, Any], Queue | None]:

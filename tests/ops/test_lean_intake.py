@@ -24,11 +24,11 @@ from tests.support.signing import SLACK_SECRET
 from tests.support.slack import EVENTS, SUPPORT_CHANNEL, message_event, send
 
 
-@pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
+@pytest.fixture(params=[True, False], ids=["triage-in-worker", "triage-in-request"])
+def settings(make_settings: Callable[..., Settings], request: pytest.FixtureRequest) -> Settings:
     return make_settings(slack_signing_secret=SLACK_SECRET, slack_bot_token="xoxb-test-token",
                          slack_channel_ids=SUPPORT_CHANNEL, slack_profile_lookup=False, triage_enabled=True,
-                         incident_checks=True)
+                         incident_checks=True, triage_in_worker=request.param)
 
 
 def statements_of(app: Flask) -> list[str]:
@@ -63,7 +63,7 @@ def rows_of(session: Session, ticket: Ticket) -> dict[str, object]:
 
 
 def test_a_known_asker_takes_the_lean_path_and_it_stores_what_the_general_path_stores(
-    app: Flask, client: FlaskClient, db_session: Session,
+    app: Flask, client: FlaskClient, db_session: Session, settings: Settings,
 ) -> None:
     question = "Butler cannot find calexp\nbutler.get('calexp') says the DP0.2 collection is missing"
     # A first question: the person is new, so the general path files it (and creates the person).
@@ -76,8 +76,13 @@ def test_a_known_asker_takes_the_lean_path_and_it_stores_what_the_general_path_s
     general, lean = db_session.scalars(select(Ticket).order_by(Ticket.id)).all()
     assert general.requester_id == lean.requester_id
     general_rows, lean_rows = rows_of(db_session, general), rows_of(db_session, lean)
-    assert lean_rows["ticket"][3] == "triaged" and lean_rows["indexed"] == 1
-    assert lean_rows["outbox"] == [("ack", "ack", "pending", 0, {}), ("incident_check", "incident", "pending", 0, {})]
+    outbox = [("ack", "ack", "pending", 0, {}), ("incident_check", "incident", "pending", 0, {})]
+    if settings.triage_in_worker:  # stored unsorted, sorted by the worker's item
+        assert lean_rows["ticket"][3] == "new" and lean_rows["ticket"][8] is None
+        outbox.append(("triage", "triage", "pending", 0, {}))
+    else:
+        assert lean_rows["ticket"][3] == "triaged"
+    assert lean_rows["outbox"] == outbox and lean_rows["indexed"] == 1
     # external_id in the audit event differs (each message's own ts); everything else is equal.
     general_rows["audit"][2].pop("external_id"), lean_rows["audit"][2].pop("external_id")
     assert lean_rows == general_rows

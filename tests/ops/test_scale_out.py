@@ -320,7 +320,8 @@ def test_two_apps_two_workers_one_database(desk: Desk, fakes: tuple[FakeSlack, F
         os.kill(doomed.pid, signal.SIGKILL)
         doomed.wait(10)
         desk.start("helpdesk", "worker", name="worker3")
-        expected = 2 * len(tickets)  # an acknowledgement and an answer per ticket
+        # Per ticket: its acknowledgement, its answer, and its sorting (triage runs in the worker).
+        expected = 3 * len(tickets)
 
         def all_delivered() -> bool:
             session.expire_all()
@@ -339,6 +340,8 @@ def test_two_apps_two_workers_one_database(desk: Desk, fakes: tuple[FakeSlack, F
         assert Counter(p["topic_id"] for p in ours) == {700 + n: 2 for n in range(FORUM_QUESTIONS)}
         stalled = session.scalars(select(OutboxItem).where(OutboxItem.attempts > 1)).all()
         assert len(stalled) == 1  # the killed worker's item, taken over after its lease
+        session.expire_all()
+        assert all(t.triage is not None for t in session.scalars(select(Ticket)))  # sorted, once each
 
         # 4. Concurrent sign-ups through the one address: exactly the cap holds seats.
         codes = at_once(*(lambda i=i: _Status(sign_up(front, i, desk.front is not None))
