@@ -80,13 +80,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     from helpdesk.api.routes import openapi as api_openapi
     from helpdesk.channels.routes import bp as integrations_bp
     from helpdesk.deflection.routes import bp as deflection_bp
+
+    # Modules that add routes to another package's blueprint are imported here, not at the bottom of
+    # that blueprint's module, so that no import cycle ties the two packages together.
+    from helpdesk.programs import admin as _programme_admin  # noqa: F401 - programme pages, on programs_bp
+    from helpdesk.programs import api as _programme_api  # noqa: F401 - the applications API, on api_bp
     from helpdesk.programs.routes import bp as programs_bp
-    from helpdesk.staff import lists as _lists  # noqa: F401 - the board, ticket lists, bulk actions, saved views
     from helpdesk.staff import dashboard as _dashboard  # noqa: F401 - charts and their CSV (issue #9)
-    from helpdesk.staff import macros as _macros  # noqa: F401 - canned replies, on the staff blueprint
-    from helpdesk.staff import ticket_page as _ticket_page  # noqa: F401 - the ticket page's workspace
     from helpdesk.staff import delegates as _delegates  # noqa: F401 - idle seats and held questions (issue #10)
     from helpdesk.staff import knowledge as _knowledge  # noqa: F401 - knowledge gaps and drafts, on the staff blueprint
+    from helpdesk.staff import lists as _lists  # noqa: F401 - the board, ticket lists, bulk actions, saved views
+    from helpdesk.staff import macros as _macros  # noqa: F401 - canned replies, on the staff blueprint
+    from helpdesk.staff import ticket_page as _ticket_page  # noqa: F401 - the ticket page's workspace
     from helpdesk.staff.routes import bp as staff_bp
     from helpdesk.tickets.routes import bp as tickets_bp
 

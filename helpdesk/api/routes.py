@@ -243,6 +243,3 @@ def openapi() -> ResponseReturnValue:
     """The description of this deployment: the queue slugs are those of its queues file."""
     return jsonify(build_openapi([q.slug for q in load_queue_config(get_settings().queues_file)]))
 
-
-# The applications API lives with the programmes; importing it adds its routes to this blueprint.
-from helpdesk.programs import api as _programme_api  # noqa: E402,F401

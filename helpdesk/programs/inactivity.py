@@ -25,7 +25,7 @@ from helpdesk.db import Base, utcnow
 from helpdesk.exceptions import InvalidTransitionError, NotFoundError, PermissionDeniedError
 from helpdesk.programs.models import Application, ApplicationStatus
 from helpdesk.tickets.models import OutboxKind
-from helpdesk.tickets.services import outbox_insert
+from helpdesk.tickets.outbox import outbox_insert
 
 
 class IdleReminder(Base):

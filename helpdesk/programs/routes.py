@@ -171,5 +171,3 @@ def _cell(value: str) -> str:
     """Neutralise spreadsheet formulas in what applicants typed (CSV injection)."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
-
-from helpdesk.programs import admin as _admin  # noqa: E402,F401 - adds the programme pages to bp

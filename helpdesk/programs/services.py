@@ -33,7 +33,7 @@ from helpdesk.exceptions import (
 )
 from helpdesk.programs.models import Application, ApplicationStatus, Pool, Program, ProgramPool, SelectionMode
 from helpdesk.tickets.models import OutboxKind
-from helpdesk.tickets.services import outbox_insert
+from helpdesk.tickets.outbox import outbox_insert
 
 DATA_RIGHTS_REFUSAL = (
     "DP0 is open only to people who hold Rubin Observatory data rights. If you do hold them, tick the "
