@@ -62,7 +62,6 @@ from helpdesk.tickets.models import (
     Message,
     OutboxItem,
     OutboxKind,
-    OutboxStatus,
     Priority,
     Queue,
     Source,
@@ -70,6 +69,7 @@ from helpdesk.tickets.models import (
     Ticket,
     Visibility,
 )
+from helpdesk.tickets.outbox import outbox_insert
 from helpdesk.tickets.queue_cache import QUEUE_CACHE
 from helpdesk.tickets.workspace import EmailOptOut, TicketRating, check_rating
 
@@ -165,14 +165,6 @@ def forward_reply_writes(session: Session, ticket_id: int, message_id: int, now:
                           ticket_id=merged_id, message_id=message_id) for merged_id, source in rows]
 
 
-def outbox_insert(kind: OutboxKind, channel: str, dedupe_key: str, now: datetime, *, ticket_id: int | None = None,
-                  message_id: int | None = None, payload: Mapping[str, Any] | None = None) -> Insert:
-    """The one way into the outbox. Where to deliver is read from the ticket when the worker delivers."""
-    return insert(OutboxItem.__table__).values(
-        dedupe_key=dedupe_key, channel=channel, kind=kind.value, ticket_id=ticket_id, message_id=message_id,
-        payload=dict(payload or {}), status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=now,
-        created_at=now,
-    )
 
 
 @dataclass(frozen=True)
