@@ -326,7 +326,10 @@ def _incident_and_duplicates() -> dict[str, object]:
     session = get_session()
 
     def possible_duplicates(ticket: Ticket) -> list[duplicates.Candidate]:
-        return duplicates.possible_duplicates(session, ticket, get_settings().duplicate_min_similarity)
+        # Stored after the first view (and refreshed when tickets were filed since), not scored on every view.
+        found, _at = duplicates.stored_duplicates(session, ticket, get_settings().duplicate_min_similarity,
+                                                  now=get_factory().clock())
+        return found
 
     return {
         "incident_of": lambda ticket: incidents.incident_of(session, ticket.id),

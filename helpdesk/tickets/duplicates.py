@@ -3,6 +3,10 @@
 Candidates are found when a staff member opens a ticket, never at intake: the unmerged tickets of every channel
 and status filed within :data:`LOOKBACK` of it (the newest :data:`CANDIDATES_MAX`), scored with
 :mod:`helpdesk.tickets.similarity`, the best :data:`SHOWN` at or above ``HELPDESK_DUPLICATE_MIN_SIMILARITY``.
+The ticket page does not score on every view (about 60 ms at 500 candidates): :func:`stored_duplicates` keeps the
+best matches in ``ticket.duplicates`` with when they were found and the newest ticket number compared, and scores
+again only when tickets were filed since, the ticket's window is still open and the stored result is older than
+:data:`REFRESH` (a ticket's own text never changes after filing; merged candidates are left out as they are read).
 
 Merging a ticket into a survivor keeps both conversations where they are, linked: the merged ticket is closed
 and points at the survivor (``merged_into_id``), its messages stay its own and the survivor's page shows them.
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Insert, select, update
+from sqlalchemy import Insert, func, select, update
 from sqlalchemy.orm import Session
 
 from helpdesk import audit
@@ -29,7 +33,7 @@ from helpdesk.db import ID_MAX, utcnow
 from helpdesk.exceptions import InvalidInputError, InvalidTransitionError, PermissionDeniedError
 from helpdesk.tickets import sla
 from helpdesk.tickets.models import Source, Status, Ticket
-from helpdesk.tickets.similarity import similarities, ticket_text
+from helpdesk.tickets.similarity import TEXT_LIMIT, similarities, ticket_text
 
 if TYPE_CHECKING:
     from helpdesk.tickets.services import TicketService
@@ -40,6 +44,8 @@ LOOKBACK = timedelta(days=30)
 CANDIDATES_MAX = 500
 #: Possible duplicates shown on a ticket page.
 SHOWN = 5
+#: A stored comparison older than this is made again on the next view, if tickets were filed since within reach.
+REFRESH = timedelta(minutes=10)
 #: Channels whose threads get a merged ticket's forwarded answers (web and API requesters read them here).
 FORWARDED_SOURCES = frozenset({Source.SLACK, Source.DISCOURSE})
 
@@ -66,6 +72,49 @@ def possible_duplicates(session: Session, ticket: Ticket, min_score: float = 0.2
     scores = similarities(ticket_text(ticket.subject, ticket.body), [ticket_text(t.subject, t.body) for t in others])
     found = [Candidate(other, score) for other, score in zip(others, scores, strict=True) if score >= min_score]
     return sorted(found, key=lambda c: (-c.score, c.ticket.id))[:limit]
+
+
+def _scores(session: Session, ticket: Ticket, min_score: float, limit: int) -> list[list[float]]:
+    """``[[ticket id, score], ...]``, best first: the candidates read as bare columns (no ORM rows, no joins)."""
+    rows = session.execute(
+        select(Ticket.id, Ticket.subject, func.substr(Ticket.body, 1, TEXT_LIMIT)).where(
+            Ticket.id != ticket.id, Ticket.merged_into_id.is_(None),
+            Ticket.created_at >= ticket.created_at - LOOKBACK, Ticket.created_at <= ticket.created_at + LOOKBACK,
+        ).order_by(Ticket.id.desc()).limit(CANDIDATES_MAX)
+    ).all()
+    scores = similarities(ticket_text(ticket.subject, ticket.body), [ticket_text(s, b) for _, s, b in rows])
+    found = sorted(((row.id, score) for row, score in zip(rows, scores, strict=True) if score >= min_score),
+                   key=lambda pair: (-pair[1], pair[0]))
+    return [[ticket_id, score] for ticket_id, score in found[:limit]]
+
+
+def stored_duplicates(session: Session, ticket: Ticket, min_score: float = 0.25, *, now: datetime | None = None,
+                      limit: int = SHOWN) -> tuple[list[Candidate], datetime]:
+    """The ticket page's possible duplicates and when they were found: the stored comparison while it holds,
+    else a new one, stored (and committed) for the next views. Two statements on a stored result."""
+    now = now or utcnow()
+    stored = ticket.duplicates or {}
+    at = datetime.fromisoformat(stored["at"]) if stored.get("at") else None
+    fresh = at is not None and stored.get("min_score") == min_score
+    if fresh and at is not None and at < ticket.created_at + LOOKBACK and now - at >= REFRESH:
+        newest = session.scalar(select(func.max(Ticket.id))) or 0
+        fresh = newest <= stored.get("upto", 0)
+    if not fresh:
+        upto = session.scalar(select(func.max(Ticket.id))) or 0
+        # A few more than shown, so that candidates merged meanwhile leave the list full.
+        stored = {"at": now.isoformat(), "upto": upto, "min_score": min_score,
+                  "found": _scores(session, ticket, min_score, limit * 2)}
+        at = now
+        session.execute(update(Ticket).where(Ticket.id == ticket.id)
+                        .values(duplicates=stored, updated_at=Ticket.updated_at)
+                        .execution_options(synchronize_session=False))
+        session.commit()  # a cache of a read: no audit, and the ticket's "last update" stays what it was
+    found = [(int(ticket_id), float(score)) for ticket_id, score in stored.get("found", [])]
+    rows = {t.id: t for t in session.scalars(
+        select(Ticket).where(Ticket.id.in_([i for i, _ in found]), Ticket.merged_into_id.is_(None))).unique()
+    } if found else {}
+    assert at is not None
+    return [Candidate(rows[i], score) for i, score in found if i in rows][:limit], at
 
 
 def survivor_of(session: Session, ticket: Ticket) -> Ticket:

@@ -95,6 +95,9 @@ class OutboxStatus(enum.StrEnum):
 #: The open statuses as SQL, for the partial indexes of open tickets; a query on open tickets must name the
 #: statuses the same way (as literals) for the database to use them (helpdesk.tickets.listing.open_condition).
 OPEN_STATUS_SQL = "status IN ('new', 'triaged', 'in_progress', 'waiting_on_user')"
+#: Open tickets whose first-response clock runs (due, unanswered, not paused): the SLA counts read only these.
+CLOCK_RUNNING_SQL = (f"{OPEN_STATUS_SQL} AND first_response_at IS NULL AND sla_paused_at IS NULL "
+                     "AND first_response_due_at IS NOT NULL")
 
 
 class Queue(Base):
@@ -147,6 +150,12 @@ class Ticket(Base):
         Index("ix_ticket_open_queue_due_id", "queue_id", "first_response_due_at", "id",
               postgresql_where=text(OPEN_STATUS_SQL), sqlite_where=text(OPEN_STATUS_SQL)),
         Index("ix_ticket_first_response_due_at", "first_response_due_at"),
+        # The queue summaries (the board, GET /api/v1/queues) from index-only scans of the open tickets: counts,
+        # oldest and oldest unassigned per queue, members' loads; and the clocks still running (due soon, breached).
+        Index("ix_ticket_open_queue_assignee_created", "queue_id", "assignee_id", "created_at",
+              postgresql_where=text(OPEN_STATUS_SQL), sqlite_where=text(OPEN_STATUS_SQL)),
+        Index("ix_ticket_clock_running", "queue_id", "first_response_due_at",
+              postgresql_where=text(CLOCK_RUNNING_SQL), sqlite_where=text(CLOCK_RUNNING_SQL)),
         # Per-person ticket limits count a requester's recent and open tickets (helpdesk.tickets.limits).
         Index("ix_ticket_requester_created", "requester_id", "created_at"),
         # The knowledge-gap report (helpdesk.deflection.services): recent tickets whose best match scored low.
@@ -195,6 +204,9 @@ class Ticket(Base):
     #: self-served), and where: ``web``, ``slack`` or ``discourse``. Set once; /metrics counts them.
     self_served_at: Mapped[datetime | None]
     self_served_via: Mapped[str | None] = mapped_column(String(16), index=True)
+    #: The possible duplicates the ticket page showed last (helpdesk.tickets.duplicates.stored_duplicates):
+    #: ``{"at", "upto", "min_score", "found": [[ticket id, score], ...]}``, so a view does not score again.
+    duplicates: Mapped[dict[str, Any] | None]
 
     queue: Mapped[Queue | None] = relationship(lazy="joined")
     requester: Mapped[Person] = relationship(foreign_keys=[requester_id], lazy="joined")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from helpdesk.tickets.models import Queue, Status, Ticket
@@ -148,24 +148,30 @@ def clock_of(ticket: Ticket, now: datetime, policy: SlaPolicy) -> Clock | None:
 
 def clock_counts(session: Session, queues: list[Queue], now: datetime, policy: SlaPolicy
                  ) -> dict[int, tuple[int, int]]:
-    """``(due soon, breached)`` open tickets per queue id: only tickets near or past their due time are read."""
+    """``(due soon, breached)`` open tickets per queue id, counted by the database in one grouped statement over
+    the partial index of running clocks (``ix_ticket_clock_running``): only tickets near or past their due time
+    are read, and none of them is sent to Python. The same rule as :func:`clock_state` for a running clock:
+    breached once due, due soon within the queue's warning window."""
+    from helpdesk.tickets.listing import open_condition
+
     targets = {q.id: q.first_response_hours for q in queues}
-    widest = max((policy.window(hours) for hours in targets.values()), default=timedelta(0))
-    counts: dict[int, list[int]] = {queue_id: [0, 0] for queue_id in targets}
-    for queue_id, due_at in session.execute(
-        select(Ticket.queue_id, Ticket.first_response_due_at).where(
-            Ticket.queue_id.in_(targets), Ticket.first_response_due_at.is_not(None),
-            Ticket.first_response_due_at <= now + widest, Ticket.first_response_at.is_(None),
-            Ticket.sla_paused_at.is_(None), Ticket.status.in_([s for s in Status if s.is_open]),
-        )
+    counts = {queue_id: (0, 0) for queue_id in targets}
+    if not targets:
+        return counts
+    widest = max(policy.window(hours) for hours in targets.values())
+    due = Ticket.first_response_due_at
+    soon_edge = case(*[(Ticket.queue_id == queue_id, literal(now + policy.window(hours), due.type))
+                       for queue_id, hours in targets.items()])
+    now_value = literal(now, due.type)
+    for queue_id, due_soon, breached in session.execute(
+        select(Ticket.queue_id, func.count(case((and_(due > now_value, due <= soon_edge), 1))),
+               func.count(case((due <= now_value, 1))))
+        .where(open_condition(), Ticket.first_response_at.is_(None), Ticket.sla_paused_at.is_(None),
+               due.is_not(None), Ticket.queue_id.in_(targets), due <= now + widest)
+        .group_by(Ticket.queue_id)
     ):
-        clock = clock_state(due_at=due_at, paused_at=None, first_response_at=None, status=Status.IN_PROGRESS,
-                            target_hours=targets[queue_id], now=now, policy=policy)
-        if clock is not None and clock.state is ClockState.DUE_SOON:
-            counts[queue_id][0] += 1
-        elif clock is not None and clock.state is ClockState.BREACHED:
-            counts[queue_id][1] += 1
-    return {queue_id: (due_soon, breached) for queue_id, (due_soon, breached) in counts.items()}
+        counts[queue_id] = (due_soon, breached)
+    return counts
 
 
 # -- moving the clock (uncommitted; the caller commits) ------------------------------------------------
