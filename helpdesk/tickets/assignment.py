@@ -99,15 +99,18 @@ def member_loads(session: Session, queue: Queue) -> list[MemberLoad]:
     return sorted(members, key=lambda m: (m.person.handle.lower(), m.person.id))
 
 
-def all_member_loads(session: Session) -> dict[int, list[MemberLoad]]:
-    """Every queue's members with their loads, by queue id, in two queries (the board and the API)."""
+def all_member_loads(session: Session, loads: dict[tuple[int, int], int] | None = None
+                     ) -> dict[int, list[MemberLoad]]:
+    """Every queue's members with their loads, by queue id, in two queries (the board and the API); one when the
+    caller counted the open tickets per ``(queue id, assignee id)`` already (``loads``)."""
     from helpdesk.tickets.listing import open_condition
 
-    loads = {(queue_id, person_id): count for queue_id, person_id, count in session.execute(
+    if loads is None:
         # count(*) over the open statuses as literals: an index-only scan of the partial index of open tickets.
-        select(Ticket.queue_id, Ticket.assignee_id, func.count())
-        .where(Ticket.queue_id.is_not(None), Ticket.assignee_id.is_not(None), open_condition())
-        .group_by(Ticket.queue_id, Ticket.assignee_id))}
+        loads = {(queue_id, person_id): count for queue_id, person_id, count in session.execute(
+            select(Ticket.queue_id, Ticket.assignee_id, func.count())
+            .where(Ticket.queue_id.is_not(None), Ticket.assignee_id.is_not(None), open_condition())
+            .group_by(Ticket.queue_id, Ticket.assignee_id))}
     rows = session.execute(
         select(QueueMember.queue_id, QueueMember.last_assigned_at, Queue.wip_limit_per_assignee, Person)
         .join(Person, Person.id == QueueMember.person_id).join(Queue, Queue.id == QueueMember.queue_id)

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
 #: How far apart in filing time two tickets may be and still be shown as possible duplicates.
 LOOKBACK = timedelta(days=30)
-#: At most this many tickets are compared when a ticket page opens (the newest of the look-back).
+#: At most this many tickets are compared when a ticket page opens (the newest of the look-back, read backwards
+#: along the filing-time index: ordering by number instead walked the primary key through every newer ticket).
 CANDIDATES_MAX = 500
 #: Possible duplicates shown on a ticket page.
 SHOWN = 5
@@ -67,7 +68,7 @@ def possible_duplicates(session: Session, ticket: Ticket, min_score: float = 0.2
         select(Ticket).where(
             Ticket.id != ticket.id, Ticket.merged_into_id.is_(None),
             Ticket.created_at >= ticket.created_at - LOOKBACK, Ticket.created_at <= ticket.created_at + LOOKBACK,
-        ).order_by(Ticket.id.desc()).limit(CANDIDATES_MAX)
+        ).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(CANDIDATES_MAX)
     ).unique())
     scores = similarities(ticket_text(ticket.subject, ticket.body), [ticket_text(t.subject, t.body) for t in others])
     found = [Candidate(other, score) for other, score in zip(others, scores, strict=True) if score >= min_score]
@@ -80,7 +81,7 @@ def _scores(session: Session, ticket: Ticket, min_score: float, limit: int) -> l
         select(Ticket.id, Ticket.subject, func.substr(Ticket.body, 1, TEXT_LIMIT)).where(
             Ticket.id != ticket.id, Ticket.merged_into_id.is_(None),
             Ticket.created_at >= ticket.created_at - LOOKBACK, Ticket.created_at <= ticket.created_at + LOOKBACK,
-        ).order_by(Ticket.id.desc()).limit(CANDIDATES_MAX)
+        ).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(CANDIDATES_MAX)
     ).all()
     scores = similarities(ticket_text(ticket.subject, ticket.body), [ticket_text(s, b) for _, s, b in rows])
     found = sorted(((row.id, score) for row, score in zip(rows, scores, strict=True) if score >= min_score),

@@ -152,8 +152,12 @@ class Ticket(Base):
         Index("ix_ticket_first_response_due_at", "first_response_due_at"),
         # The queue summaries (the board, GET /api/v1/queues) from index-only scans of the open tickets: counts,
         # oldest and oldest unassigned per queue, members' loads; and the clocks still running (due soon, breached).
-        Index("ix_ticket_open_queue_assignee_created", "queue_id", "assignee_id", "created_at",
+        # Assignee first: the "mine" and "unassigned" counts of the console read its prefix.
+        Index("ix_ticket_open_assignee_queue_created", "assignee_id", "queue_id", "created_at",
               postgresql_where=text(OPEN_STATUS_SQL), sqlite_where=text(OPEN_STATUS_SQL)),
+        # A source filter and a queue's "last update" order read in index order (no sort of a quarter of the table).
+        Index("ix_ticket_source_id", "source", "id"),
+        Index("ix_ticket_queue_updated_id", "queue_id", "updated_at", "id"),
         Index("ix_ticket_clock_running", "queue_id", "first_response_due_at",
               postgresql_where=text(CLOCK_RUNNING_SQL), sqlite_where=text(CLOCK_RUNNING_SQL)),
         # Per-person ticket limits count a requester's recent and open tickets (helpdesk.tickets.limits).

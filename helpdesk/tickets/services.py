@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Insert, bindparam, case, func, insert, select, update
+from sqlalchemy import Insert, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -854,20 +854,25 @@ class TicketService:
         """
         from helpdesk.tickets.listing import open_condition
 
-        # One pass over the partial index of open tickets (queue, assignee, filing time): an index-only scan of the
-        # open tickets, however many closed ones the desk keeps (count(*), not count(id): id is not in the index).
-        counts, waiting = {}, {}
-        for queue_id, count, oldest, oldest_waiting in self.session.execute(
-            select(Ticket.queue_id, func.count(), func.min(Ticket.created_at),
-                   func.min(case((Ticket.assignee_id.is_(None), Ticket.created_at))))
-            .where(open_condition()).group_by(Ticket.queue_id)
+        # One pass over the partial index of open tickets (assignee, queue, filing time), an index-only scan of the
+        # open tickets however many closed ones the desk keeps (count(*), not count(id): id is not in the index),
+        # grouped by queue and assignee: the queues' counts and oldest, the oldest unassigned and members' loads.
+        counts: dict[int | None, tuple[int, datetime | None]] = {}
+        waiting: dict[int | None, datetime | None] = {}
+        loads: dict[tuple[int, int], int] = {}
+        for queue_id, assignee_id, count, oldest in self.session.execute(
+            select(Ticket.queue_id, Ticket.assignee_id, func.count(), func.min(Ticket.created_at))
+            .where(open_condition()).group_by(Ticket.queue_id, Ticket.assignee_id)
         ):
-            counts[queue_id] = (count, oldest)
-            if oldest_waiting is not None:
-                waiting[queue_id] = oldest_waiting
+            total, first = counts.get(queue_id, (0, None))
+            counts[queue_id] = (total + count, oldest if first is None or oldest < first else first)
+            if assignee_id is None:
+                waiting[queue_id] = oldest
+            elif queue_id is not None:
+                loads[(queue_id, assignee_id)] = count
         queues = self.queues()
         clocks = sla.clock_counts(self.session, queues, self.clock(), policy or sla.SlaPolicy())
-        members = assignment.all_member_loads(self.session)
+        members = assignment.all_member_loads(self.session, loads)
         summaries = [QueueSummary(None, *counts.get(None, (0, None)), oldest_waiting_at=waiting.get(None))]
         for queue in queues:
             loads = members.get(queue.id, [])

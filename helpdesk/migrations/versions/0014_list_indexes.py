@@ -3,7 +3,9 @@ statistics of queue and status (PostgreSQL), and the ticket page's stored possib
 
 The board and ``GET /api/v1/queues`` counted every open ticket through the heap (a bitmap scan of 10 % of the
 table at 10**6 tickets); both partial indexes below hold only open tickets, so the counts are index-only scans
-of a few per cent of the table. ``ticket.duplicates`` keeps what the ticket page found, so a view does not
+of a few per cent of the table; the same index's assignee prefix serves the console's "mine" and "unassigned"
+counts, and a source filter and a queue's "last update" order get indexes ending in their sort key.
+``ticket.duplicates`` keeps what the ticket page found, so a view does not
 score 500 candidates again. Plain ``ADD COLUMN`` and ``CREATE INDEX`` (no table rebuild on SQLite).
 
 Revision ID: 0014_list_indexes
@@ -30,8 +32,10 @@ STATISTICS = "CREATE STATISTICS IF NOT EXISTS st_ticket_queue_status (dependenci
 
 def upgrade() -> None:
     op.add_column('ticket', sa.Column('duplicates', sa.JSON(), nullable=True))
-    op.create_index('ix_ticket_open_queue_assignee_created', 'ticket', ['queue_id', 'assignee_id', 'created_at'],
+    op.create_index('ix_ticket_open_assignee_queue_created', 'ticket', ['assignee_id', 'queue_id', 'created_at'],
                     unique=False, postgresql_where=sa.text(_OPEN), sqlite_where=sa.text(_OPEN))
+    op.create_index('ix_ticket_source_id', 'ticket', ['source', 'id'], unique=False)
+    op.create_index('ix_ticket_queue_updated_id', 'ticket', ['queue_id', 'updated_at', 'id'], unique=False)
     op.create_index('ix_ticket_clock_running', 'ticket', ['queue_id', 'first_response_due_at'], unique=False,
                     postgresql_where=sa.text(_RUNNING), sqlite_where=sa.text(_RUNNING))
     if op.get_bind().dialect.name == 'postgresql':
@@ -43,6 +47,8 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         op.execute("DROP STATISTICS IF EXISTS st_ticket_queue_status")
     op.drop_index('ix_ticket_clock_running', table_name='ticket')
-    op.drop_index('ix_ticket_open_queue_assignee_created', table_name='ticket')
+    op.drop_index('ix_ticket_queue_updated_id', table_name='ticket')
+    op.drop_index('ix_ticket_source_id', table_name='ticket')
+    op.drop_index('ix_ticket_open_assignee_queue_created', table_name='ticket')
     with op.batch_alter_table('ticket', schema=None) as batch_op:
         batch_op.drop_column('duplicates')
