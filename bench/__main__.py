@@ -7,7 +7,7 @@ import sys
 import time
 
 #: Modules under bench/ with a main(); each prints its own figures.
-BENCHMARKS = ["ticket_intake", "slack_intake", "triage_accuracy", "search_relevance", "search_speed", "signups", "workspace_lists",
+BENCHMARKS = ["ticket_intake", "slack_intake", "triage_accuracy", "search_relevance", "search_speed", "signups", "workspace_lists", "million",
               "ticket_limits"]
 
 
