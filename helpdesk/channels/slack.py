@@ -142,6 +142,7 @@ class SlackChannel(Channel):
     # -- intake ----------------------------------------------------------------------------------
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> Any:
+        headers = _lower(headers)  # once: the form check and the signature both read them
         form = _form(body, headers)
         if form is not None and form.get("ssl_check") == "1":
             return Control()
@@ -162,7 +163,7 @@ class SlackChannel(Channel):
 
     def _verify(self, headers: Mapping[str, str], body: bytes) -> None:
         try:
-            valid = self.verifier.is_valid_request(body, _lower(headers))
+            valid = self.verifier.is_valid_request(body, headers)  # lower-cased names (parse)
         except (ValueError, TypeError):  # a non-numeric timestamp makes the SDK raise
             valid = False
         if not valid:
@@ -495,7 +496,7 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 def _form(body: bytes, headers: Mapping[str, str]) -> dict[str, str] | None:
     """The form fields of a form-encoded body; None for a JSON body (the Events API)."""
-    content_type = _lower(headers).get("content-type", "")
+    content_type = headers.get("content-type", "")  # lower-cased names (parse)
     if "application/x-www-form-urlencoded" not in content_type:
         return None
     try:

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Insert, String, Text, bindparam, cast, func, insert, literal, null, select, union_all
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from helpdesk.accounts.models import Identity, Person
@@ -64,19 +65,29 @@ class Prepared:
         self.sql = self.compiled.string
         self.order = tuple(self.compiled.positiontup or ()) if self.compiled.positional else None
         self.processors = dict(self.compiled._bind_processors)  # noqa: SLF001 - SQLAlchemy's own conversions
+        #: Every bind's fixed value (the literals), asked of SQLAlchemy once: executions add only the named ones.
+        self.defaults = self.compiled.construct_params({}, _check=False)
+        self.plain = not getattr(self.compiled, "escaped_bind_names", None)
+        names = self.order if self.order is not None else tuple(self.defaults)
+        #: (name, its conversion or None) in the order the driver takes them.
+        self.binds = tuple((name, self.processors.get(name)) for name in names)
 
     def parameters(self, values: dict[str, Any]) -> Any:
-        params = self.compiled.construct_params(values, _check=False)
-        for name, processor in self.processors.items():
-            if name in params:
-                params[name] = processor(params[name])
-        return tuple(params[name] for name in self.order) if self.order is not None else params
+        # Escaped bind names (none in these statements) take SQLAlchemy's own mapping.
+        params = {**self.defaults, **values} if self.plain else self.compiled.construct_params(values, _check=False)
+        converted = [processor(params[name]) if processor is not None else params[name]
+                     for name, processor in self.binds]
+        if self.order is not None:
+            return tuple(converted)
+        return dict(zip((name for name, _ in self.binds), converted, strict=True))
 
-    def execute(self, session: Session, values: dict[str, Any]) -> Any:
-        return session.connection().exec_driver_sql(self.sql, self.parameters(values))
+    def execute(self, session: Session | Connection, values: dict[str, Any]) -> Any:
+        connection = session.connection() if isinstance(session, Session) else session
+        return connection.exec_driver_sql(self.sql, self.parameters(values))
 
-    def execute_many(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
-        session.connection().exec_driver_sql(self.sql, [self.parameters(row) for row in rows])
+    def execute_many(self, session: Session | Connection, rows: Sequence[dict[str, Any]]) -> None:
+        connection = session.connection() if isinstance(session, Session) else session
+        connection.exec_driver_sql(self.sql, [self.parameters(row) for row in rows])
 
 
 #: Prepared statements by (dialect, number of delivery keys, outbox kinds): building one costs more than running it.
@@ -143,6 +154,19 @@ def _plain_insert(table: Any, columns: Sequence[str]) -> Insert:
     return insert(table).values({column: _param(table, column) for column in columns})
 
 
+def _rows_insert(table: Any, columns: Sequence[str], rows: int) -> Insert:
+    """One INSERT of ``rows`` rows (``VALUES (…), (…)``): one call into SQLite where executemany makes one per row.
+
+    The binds are named ``<column>_<row>``.
+    """
+    return insert(table).values([{column: _param(table, column, f"{column}_{row}") for column in columns}
+                                 for row in range(rows)])
+
+
+def _row_values(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {f"{column}_{index}": value for index, row in enumerate(rows) for column, value in row.items()}
+
+
 def _statements(dialect: Any, keys: int, kinds: tuple[tuple[str, str], ...]) -> Any:
     key = (dialect.name, keys, kinds)
     statement = _STATEMENTS.get(key)
@@ -152,7 +176,8 @@ def _statements(dialect: Any, keys: int, kinds: tuple[tuple[str, str], ...]) -> 
         else:
             statement = tuple(Prepared(s, dialect) for s in (
                 _insert_ticket_statement(), _plain_insert(AUDIT, AUDIT_COLUMNS),
-                _plain_insert(LEDGER, LEDGER_COLUMNS), _plain_insert(OUTBOX, OUTBOX_COLUMNS),
+                _rows_insert(LEDGER, LEDGER_COLUMNS, max(keys, 1)),
+                _rows_insert(OUTBOX, OUTBOX_COLUMNS, max(len(kinds), 1)),
                 _plain_insert(fulltext._SQLITE, ("rowid", "document", "public_document"))))  # noqa: SLF001
         _STATEMENTS[key] = statement
     return statement
@@ -220,21 +245,23 @@ def insert_new_ticket(
                       outbox_status=OutboxStatus.PENDING.value)
         return statement.execute(session, params).scalar()
     ticket_statement, audit_statement, ledger_statement, outbox_statement, search_statement = statement
-    row = ticket_statement.execute(session, params).first()
+    connection = session.connection()  # asked once: each ask walks the session's transaction bookkeeping
+    row = ticket_statement.execute(connection, params).first()
     if row is None:
         return None
     ticket_id, requester_id = row
-    audit_statement.execute(session, {"action": "ticket.filed", "actor_id": requester_id, "ticket_id": ticket_id,
-                                      "data": audit_data, "created_at": now})
-    ledger_statement.execute_many(session, [
-        {"source": delivery_source, "external_id": key, "fingerprint": None, "received_at": now,
-         "ticket_id": ticket_id, "message_id": None} for key in delivery_keys])
+    audit_statement.execute(connection, {"action": "ticket.filed", "actor_id": requester_id,
+                                         "ticket_id": ticket_id, "data": audit_data, "created_at": now})
+    if delivery_keys:
+        ledger_statement.execute(connection, _row_values([
+            {"source": delivery_source, "external_id": key, "fingerprint": None, "received_at": now,
+             "ticket_id": ticket_id, "message_id": None} for key in delivery_keys]))
     if dialect.name == "sqlite":
-        search_statement.execute(session, {"rowid": ticket_id, "document": search_text,
-                                           "public_document": search_text})
+        search_statement.execute(connection, {"rowid": ticket_id, "document": search_text,
+                                              "public_document": search_text})
     if kinds:
-        outbox_statement.execute_many(session, [
+        outbox_statement.execute(connection, _row_values([
             {"dedupe_key": f"{prefix}:{ticket_id}", "channel": delivery_source, "kind": kind,
              "ticket_id": ticket_id, "message_id": None, "payload": {}, "status": OutboxStatus.PENDING.value,
-             "attempts": 0, "next_attempt_at": now, "created_at": now} for kind, prefix in kinds])
+             "attempts": 0, "next_attempt_at": now, "created_at": now} for kind, prefix in kinds]))
     return ticket_id
