@@ -290,7 +290,8 @@ class Settings(BaseSettings):
     )
 
     docs_dir: Path = Field(Path("var/docs/html"), description="Built documentation served at `/docs/`.")
-    index_dir: Path = Field(Path("var/index"), description="Directory of the Whoosh search index.")
+    index_dir: Path = Field(Path("var/index"), description="Directory of the search index (tantivy): built once "
+                            "by `helpdesk kb index` at deploy, then only read, by every process.")
     queues_file: Path | None = Field(
         None, description="A queues.yaml to load instead of the shipped default tier-two queues."
     )
@@ -373,18 +374,6 @@ class Settings(BaseSettings):
         "solved; staff see the answer on the ticket page.",
     )
 
-    suggestion_score_floor: float | None = Field(
-        None, ge=0,
-        description="Knowledge-base articles are offered to a requester (in the Slack and forum acknowledgement, "
-        "on their ticket's page, under the web form) only when their search score reaches this. Unset: the "
-        "search engine's own low-score line (`LOW_SCORE` in `helpdesk/search/services.py`).",
-    )
-    gap_score_floor: float | None = Field(
-        None, ge=0,
-        description="A ticket whose best knowledge-base match scored below this is listed in the staff report "
-        "of knowledge gaps (`/staff/knowledge/gaps`) as a candidate for a new article. Unset: the same line as "
-        "`HELPDESK_SUGGESTION_SCORE_FLOOR`.",
-    )
     attachment_max_bytes: int = Field(
         10 * 1024 * 1024, ge=1024,
         description="Largest file that may be attached to a ticket (the web form, `POST /api/v1/tickets/{id}/"

@@ -103,7 +103,7 @@ def all_member_loads(session: Session, loads: dict[tuple[int, int], int] | None 
                      ) -> dict[int, list[MemberLoad]]:
     """Every queue's members with their loads, by queue id, in two queries (the board and the API); one when the
     caller counted the open tickets per ``(queue id, assignee id)`` already (``loads``)."""
-    from helpdesk.tickets.listing import open_condition
+    from helpdesk.tickets.models import open_condition
 
     if loads is None:
         # count(*) over the open statuses as literals: an index-only scan of the partial index of open tickets.

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from helpdesk.accounts.models import Person
@@ -43,7 +43,7 @@ from helpdesk.accounts.services import AccountService
 from helpdesk.db import ID_MAX, utcnow
 from helpdesk.exceptions import InvalidInputError
 from helpdesk.tickets import fulltext, tags
-from helpdesk.tickets.models import Priority, Queue, Source, Status, Ticket
+from helpdesk.tickets.models import Priority, Queue, Source, Status, Ticket, open_condition
 from helpdesk.tickets.sla import SlaPolicy
 
 SORTS = ("newest", "oldest", "updated", "due")
@@ -386,11 +386,6 @@ class TicketListing:
         values = self.session.execute(select(*columns)).one()
         return {name: Count(min(v, self.count_cap), v > self.count_cap) for name, v in zip(names, values, strict=True)}
 
-
-def open_condition() -> ColumnElement[bool]:
-    """Open tickets, the statuses written as literals: so the database can use the partial indexes of open tickets
-    (a condition with bound parameters does not prove a partial index's predicate in a generic plan)."""
-    return Ticket.status.in_([literal_column(f"'{s.value}'") for s in OPEN_STATUSES])
 
 
 def _capped(where: Sequence[ColumnElement[bool]], cap: int) -> Any:

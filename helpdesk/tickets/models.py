@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, Text, UniqueConstraint, literal_column, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.accounts.models import Person
@@ -93,11 +93,17 @@ class OutboxStatus(enum.StrEnum):
 
 
 #: The open statuses as SQL, for the partial indexes of open tickets; a query on open tickets must name the
-#: statuses the same way (as literals) for the database to use them (helpdesk.tickets.listing.open_condition).
+#: statuses the same way (as literals) for the database to use them (:func:`open_condition`).
 OPEN_STATUS_SQL = "status IN ('new', 'triaged', 'in_progress', 'waiting_on_user')"
 #: Open tickets whose first-response clock runs (due, unanswered, not paused): the SLA counts read only these.
 CLOCK_RUNNING_SQL = (f"{OPEN_STATUS_SQL} AND first_response_at IS NULL AND sla_paused_at IS NULL "
                      "AND first_response_due_at IS NOT NULL")
+
+
+def open_condition() -> ColumnElement[bool]:
+    """Open tickets, the statuses written as literals: so the database can use the partial indexes of open tickets
+    (a condition with bound parameters does not prove a partial index's predicate in a generic plan)."""
+    return Ticket.status.in_([literal_column(f"'{s.value}'") for s in Status if s.is_open])
 
 
 class Queue(Base):

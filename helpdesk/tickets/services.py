@@ -852,7 +852,7 @@ class TicketService:
 
         ``policy`` is the SLA warning window (default: 20 % of each queue's target).
         """
-        from helpdesk.tickets.listing import open_condition
+        from helpdesk.tickets.models import open_condition
 
         # One pass over the partial index of open tickets (assignee, queue, filing time), an index-only scan of the
         # open tickets however many closed ones the desk keeps (count(*), not count(id): id is not in the index),

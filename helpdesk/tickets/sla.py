@@ -152,7 +152,7 @@ def clock_counts(session: Session, queues: list[Queue], now: datetime, policy: S
     the partial index of running clocks (``ix_ticket_clock_running``): only tickets near or past their due time
     are read, and none of them is sent to Python. The same rule as :func:`clock_state` for a running clock:
     breached once due, due soon within the queue's warning window."""
-    from helpdesk.tickets.listing import open_condition
+    from helpdesk.tickets.models import open_condition
 
     targets = {q.id: q.first_response_hours for q in queues}
     counts = {queue_id: (0, 0) for queue_id in targets}
