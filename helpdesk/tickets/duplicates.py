@@ -106,10 +106,11 @@ def stored_duplicates(session: Session, ticket: Ticket, min_score: float = 0.25,
         stored = {"at": now.isoformat(), "upto": upto, "min_score": min_score,
                   "found": _scores(session, ticket, min_score, limit * 2)}
         at = now
-        session.execute(update(Ticket).where(Ticket.id == ticket.id)
-                        .values(duplicates=stored, updated_at=Ticket.updated_at)
-                        .execution_options(synchronize_session=False))
-        session.commit()  # a cache of a read: no audit, and the ticket's "last update" stays what it was
+        # A cache of a read, written on a connection of its own and committed at once: the page's session and its
+        # objects are left as they are, no audit, and the ticket's "last update" stays what it was.
+        with session.get_bind().begin() as conn:
+            conn.execute(update(Ticket).where(Ticket.id == ticket.id)
+                         .values(duplicates=stored, updated_at=Ticket.updated_at))
     found = [(int(ticket_id), float(score)) for ticket_id, score in stored.get("found", [])]
     rows = {t.id: t for t in session.scalars(
         select(Ticket).where(Ticket.id.in_([i for i, _ in found]), Ticket.merged_into_id.is_(None))).unique()
