@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+from tests.support.local_http import JsonHandler, serving
 
 CLIENT_ID = "cilogon:/client_id/desk-test"
 CLIENT_SECRET = "fake-oidc-secret"  # noqa: S105 - a test fixture's secret
@@ -61,20 +60,7 @@ def fake_oidc() -> Iterator[FakeOidc]:
     key = RSAKey.generate_key(2048, parameters={"kid": "fake-1"})
     other = RSAKey.generate_key(2048, parameters={"kid": "fake-1"})
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _send(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(JsonHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             query = parse_qs(parts.query)
@@ -149,12 +135,6 @@ def fake_oidc() -> Iterator[FakeOidc]:
                              "id_token": id_token, "scope": "openid email profile"},
                        {"Cache-Control": "no-store"})
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with serving(Handler) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
