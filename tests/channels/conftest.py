@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from flask import Flask
 
 from helpdesk.config import Settings
+from helpdesk.worker import OutboxWorker
+from tests.support.clock import Clock
 from tests.support.fakes import FakeDiscourse, FakeSlack
 from tests.support.forum import CATEGORY
 from tests.support.payloads import DATA, load
@@ -29,6 +33,21 @@ def fake_slack() -> Iterator[FakeSlack]:
     fake = FakeSlack().start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_worker(app: Flask, settings: Settings, clock: Clock) -> Callable[..., OutboxWorker]:
+    """An outbox worker on the test clock; keyword arguments override settings for that worker only."""
+    def make(**overrides: Any) -> OutboxWorker:
+        worker_settings = settings.model_copy(update=overrides) if overrides else settings
+        return OutboxWorker(app.extensions["helpdesk"].session_factory, worker_settings, clock=clock,
+                            rng=lambda: 0.5)
+    return make
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ import re
 from collections.abc import Callable
 from html import unescape
 from pathlib import Path
-from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -53,20 +51,6 @@ def settings(make_settings: Callable[..., Settings], fake_slack: FakeSlack, fake
 @pytest.fixture(autouse=True)
 def indexed(settings: Settings) -> None:
     SearchService(settings.index_dir).rebuild(iter_kb(KB))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def make_worker(app: Flask, settings: Settings, clock: Clock) -> Callable[..., OutboxWorker]:
-    def make(**overrides: Any) -> OutboxWorker:
-        worker_settings = settings.model_copy(update=overrides) if overrides else settings
-        return OutboxWorker(app.extensions["helpdesk"].session_factory, worker_settings, clock=clock,
-                            rng=lambda: 0.5)
-    return make
 
 
 def slack_question(client: FlaskClient, db_session: Session, text: str = QUESTION) -> Ticket:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,20 +23,6 @@ from tests.support.reading import fresh
 from tests.support.reading import outbox_items as items
 from tests.support.slack import EVENTS, message_event, send, slack_ticket
 from tests.support.threads import run_together
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def make_worker(app: Flask, settings: Settings, clock: Clock) -> Callable[..., OutboxWorker]:
-    def make(**overrides: Any) -> OutboxWorker:
-        worker_settings = settings.model_copy(update=overrides) if overrides else settings
-        return OutboxWorker(app.extensions["helpdesk"].session_factory, worker_settings, clock=clock,
-                            rng=lambda: 0.5)
-    return make
 
 
 class TestRepliesGoBack:

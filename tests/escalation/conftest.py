@@ -6,22 +6,21 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from helpdesk.config import Settings
-from helpdesk.worker import OutboxWorker
 
-# The channel tests' fixtures: the fake Slack and forum, and no proxies for loopback.
-from tests.channels.conftest import _no_proxies, channel_overrides, fake_discourse, fake_slack  # noqa: F401
-from tests.support.clock import Clock
+# The channel tests' fixtures: the fake Slack and forum, no proxies for loopback, the test clock and worker.
+from tests.channels.conftest import (  # noqa: F401
+    _no_proxies,
+    channel_overrides,
+    clock,
+    fake_discourse,
+    fake_slack,
+    make_worker,
+)
 from tests.support.fake_trackers import GITHUB_TOKEN, JIRA_TOKEN, JIRA_USER, FakeGitHubIssues, FakeJira
 from tests.support.fakes import FakeDiscourse, FakeServer, FakeSlack
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
@@ -66,15 +65,6 @@ def settings(  # noqa: F811 - the fixtures imported above, by name
 def fake_tracker(tracker: str, fake_jira: FakeJira, fake_github_issues: FakeGitHubIssues) -> FakeServer:
     """The fake of the configured tracker."""
     return fake_jira if tracker == "jira" else fake_github_issues
-
-
-@pytest.fixture
-def make_worker(app: Flask, settings: Settings, clock: Clock) -> Callable[..., OutboxWorker]:
-    def make(**overrides: Any) -> OutboxWorker:
-        worker_settings = settings.model_copy(update=overrides) if overrides else settings
-        return OutboxWorker(app.extensions["helpdesk"].session_factory, worker_settings, clock=clock,
-                            rng=lambda: 0.5)
-    return make
 
 
 def escalate(client: FlaskClient, token: str, ticket_id: int, **body: Any) -> Any:

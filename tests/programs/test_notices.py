@@ -3,7 +3,7 @@ when they linked Slack; the worker delivers both, once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -16,32 +16,16 @@ from helpdesk.factory import Factory
 from helpdesk.programs.services import ProgramService
 from helpdesk.tickets.models import OutboxItem, OutboxKind, OutboxStatus
 from helpdesk.worker import OutboxWorker
+from tests.channels import conftest as channels
 from tests.programs.conftest import form
+from tests.support import smtp as mail
 from tests.support.clock import Clock
 from tests.support.fakes import FakeSlack
 from tests.support.reading import fresh
 from tests.support.smtp import SmtpServer
 
-
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
+# Fixtures shared by name: the channel tests' fake Slack (and no proxies for loopback), a local SMTP server.
+_no_proxies, fake_slack, smtp = channels._no_proxies, channels.fake_slack, mail.smtp
 
 
 @pytest.fixture

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -78,3 +80,11 @@ class SmtpServer:
     def settings(self) -> dict[str, object]:
         return {"smtp_host": "127.0.0.1", "smtp_port": self.port, "smtp_starttls": False,
                 "smtp_from": "DP0 Support <support@help.test>", "public_url": "https://help.test"}
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A running server for one test (import this fixture by name into a conftest or test module)."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()

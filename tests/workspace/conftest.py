@@ -3,7 +3,7 @@ and a web ticket from a requester who has an email address."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,14 +18,10 @@ from helpdesk.db import utcnow
 from helpdesk.factory import Factory
 from helpdesk.tickets.models import Source, Ticket
 from helpdesk.worker import OutboxWorker
+from tests.support import smtp as mail
 from tests.support.smtp import SmtpServer
 
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
+smtp = mail.smtp  # the local SMTP server fixture, shared by name
 
 
 @pytest.fixture
