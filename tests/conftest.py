@@ -194,12 +194,17 @@ def live_server(make_settings: Callable[..., Settings], built_docs: Path) -> Ite
     ProgramService(session).sync(load_program_config())
     session.close()
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # Request threads are joined at close: a request still running when the test ends (a page's heartbeat, a
+    # navigation cut short) would otherwise hand its connection back to a pool already disposed, and PostgreSQL's
+    # driver warns when that connection is collected later, in whichever test runs then.
+    server.daemon_threads = False
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield LiveServer(f"http://127.0.0.1:{server.server_port}", app)
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(timeout=5)
         app.extensions["helpdesk"].engine.dispose()
 
