@@ -50,6 +50,14 @@ def _per_day(table: Table, period: Period, column: str) -> list[float | None]:
     return list(totals.values())
 
 
+def _daily(name: str, title: str, summary: str, table: Any, chart_title: str, desc: str, period: Period,
+           series: list[Series]) -> Chart:
+    """A chart of bars per day with its legend: the shape of every daily chart on the dashboard."""
+    chart_id = "chart-" + name.replace("_", "-")
+    return Chart(name, title, summary, table, bar_chart(chart_id, chart_title, desc, period.days(), series),
+                 legend(chart_id, series))
+
+
 def _flow(service: ReportingService, period: Period) -> Chart:
     table = service.flow(period)
     series = [Series("Filed (in)", _per_day(table, period, "in")),
@@ -57,9 +65,8 @@ def _flow(service: ReportingService, period: Period) -> Chart:
     n_in, n_out = _sum(table, "in"), _sum(table, "out")
     desc = (f"From {period.first} to {period.last}: {n_in} tickets filed and {n_out} resolved, all queues "
             "together; the table and the CSV give each queue.")
-    return Chart("flow", "Tickets in and out per day", f"{n_in} in, {n_out} out. Per queue in the numbers.", table,
-                 bar_chart("chart-flow", "Tickets in and out per day", desc, period.days(), series),
-                 legend("chart-flow", series))
+    return _daily("flow", "Tickets in and out per day", f"{n_in} in, {n_out} out. Per queue in the numbers.", table,
+                  "Tickets in and out per day", desc, period, series)
 
 
 def _first_response(service: ReportingService, period: Period) -> Chart:
@@ -90,9 +97,8 @@ def _breaches(service: ReportingService, period: Period) -> Chart:
     total = _sum(table, "breached")
     desc = (f"First responses due each day from {period.first} to {period.last} that came late or have not come: "
             f"{total} in all, {_sum(table, 'still_unanswered')} still unanswered.")
-    return Chart("breaches", "First-response breaches (SLA)", f"{total} breaches.", table,
-                 bar_chart("chart-breaches", "First-response breaches per day", desc, period.days(), series),
-                 legend("chart-breaches", series))
+    return _daily("breaches", "First-response breaches (SLA)", f"{total} breaches.", table,
+                  "First-response breaches per day", desc, period, series)
 
 
 def _self_served(service: ReportingService, period: Period) -> Chart:
@@ -105,9 +111,8 @@ def _self_served(service: ReportingService, period: Period) -> Chart:
                                                                strict=True)])]
     desc = (f"Of {filed} tickets filed from {period.first} to {period.last}, {served} ({share}) were answered by a "
             "suggested article (the requester said so).")
-    return Chart("self_served", "Share answered by articles", f"{served} of {filed} ({share}).", table,
-                 bar_chart("chart-self-served", "Tickets answered by articles per day", desc, period.days(), series),
-                 legend("chart-self-served", series))
+    return _daily("self_served", "Share answered by articles", f"{served} of {filed} ({share}).", table,
+                  "Tickets answered by articles per day", desc, period, series)
 
 
 def _triage(service: ReportingService, period: Period) -> Chart:
@@ -117,9 +122,8 @@ def _triage(service: ReportingService, period: Period) -> Chart:
     series = [Series("Triage corrected", _per_day(table, period, "corrected"))]
     desc = (f"From {period.first} to {period.last}, a person sorted {corrected} tickets otherwise than triage "
             f"decided, against {filed} tickets filed ({share}).")
-    return Chart("triage", "How often triage was corrected", f"{corrected} corrections, {share} of tickets filed.",
-                 table, bar_chart("chart-triage", "Triage corrections per day", desc, period.days(), series),
-                 legend("chart-triage", series))
+    return _daily("triage", "How often triage was corrected", f"{corrected} corrections, {share} of tickets filed.",
+                  table, "Triage corrections per day", desc, period, series)
 
 
 def _seats(service: ReportingService, period: Period) -> Chart:
