@@ -93,6 +93,18 @@ def stored_duplicates(session: Session, ticket: Ticket, min_score: float = 0.25,
                       limit: int = SHOWN) -> tuple[list[Candidate], datetime]:
     """The ticket page's possible duplicates and when they were found: the stored comparison while it holds,
     else a new one, stored (and committed) for the next views. Two statements on a stored result."""
+    found, at = stored_scores(session, ticket, min_score, now=now, limit=limit)
+    rows = {t.id: t for t in session.scalars(
+        select(Ticket).where(Ticket.id.in_([i for i, _ in found]), Ticket.merged_into_id.is_(None))).unique()
+    } if found else {}
+    return [Candidate(rows[i], score) for i, score in found if i in rows][:limit], at
+
+
+def stored_scores(session: Session, ticket: Ticket, min_score: float = 0.25, *, now: datetime | None = None,
+                  limit: int = SHOWN) -> tuple[list[tuple[int, float]], datetime]:
+    """``[(ticket id, score), ...]`` best first: :func:`stored_duplicates` before it reads the tickets (the staff
+    ticket page reads them with its other panels). No statement while the stored result is younger than
+    :data:`REFRESH` or its look-back has closed; one (the newest ticket number) to check an older one."""
     now = now or utcnow()
     stored = ticket.duplicates or {}
     at = datetime.fromisoformat(stored["at"]) if stored.get("at") else None
@@ -111,12 +123,8 @@ def stored_duplicates(session: Session, ticket: Ticket, min_score: float = 0.25,
         with session.get_bind().begin() as conn:
             conn.execute(update(Ticket).where(Ticket.id == ticket.id)
                          .values(duplicates=stored, updated_at=Ticket.updated_at))
-    found = [(int(ticket_id), float(score)) for ticket_id, score in stored.get("found", [])]
-    rows = {t.id: t for t in session.scalars(
-        select(Ticket).where(Ticket.id.in_([i for i, _ in found]), Ticket.merged_into_id.is_(None))).unique()
-    } if found else {}
     assert at is not None
-    return [Candidate(rows[i], score) for i, score in found if i in rows][:limit], at
+    return [(int(ticket_id), float(score)) for ticket_id, score in stored.get("found", [])], at
 
 
 def survivor_of(session: Session, ticket: Ticket) -> Ticket:
