@@ -44,12 +44,21 @@ def _assignment() -> AssignmentService:
 @bp.get("/tickets/<int:ticket_id>")
 @staff_required
 def detail(ticket_id: int) -> str:
-    factory = get_factory()
-    ticket = factory.create_ticket_service().get(current_user(), ticket_id)
-    suggestions = factory.create_suggester().for_text(f"{ticket.subject}\n{ticket.body}")
+    return _ticket_page(ticket_id, ReplyForm())
+
+
+def _ticket_page(ticket_id: int, reply_form: ReplyForm) -> str:
+    """The ticket page: the ticket in one statement, everything beside it in one more (helpdesk.staff.ticket_page)."""
+    from helpdesk.staff.ticket_page import load_ticket, ticket_workspace
+
+    user = current_user()
+    assert user is not None
+    ticket = load_ticket(user, ticket_id)
+    ws = ticket_workspace(ticket, user, reply_form)
+    suggestions = get_factory().create_suggester().for_text(f"{ticket.subject}\n{ticket.body}")
     return render_template(
-        "staff/detail.html", ticket=ticket, reply_form=ReplyForm(), update_form=_update_form(ticket),
-        suggestions=suggestions,
+        "staff/detail.html", ticket=ticket, ws=ws, reply_form=reply_form,
+        update_form=_update_form(ticket, ws["queues"], ws["staff"]), suggestions=suggestions,
     )
 
 
@@ -59,9 +68,7 @@ def reply(ticket_id: int) -> Response | tuple[str, int]:
     form = ReplyForm()
     service = get_factory().create_ticket_service()
     if not form.validate_on_submit():
-        ticket = service.get(current_user(), ticket_id)
-        return render_template("staff/detail.html", ticket=ticket, reply_form=form,
-                               update_form=_update_form(ticket)), 400
+        return _ticket_page(ticket_id, form), 400
     # "Send and set status" (the reply box's status menu): one call, one transaction; empty leaves the rule.
     raw_status = request.form.get("status") or ""
     status = Status(raw_status) if raw_status in Status.__members__.values() else None
@@ -71,9 +78,7 @@ def reply(ticket_id: int) -> Response | tuple[str, int]:
         if exc.status_code == 404:
             raise
         flash(exc.message, "error")
-        ticket = service.get(current_user(), ticket_id)
-        return render_template("staff/detail.html", ticket=ticket, reply_form=form,
-                               update_form=_update_form(ticket)), exc.status_code
+        return _ticket_page(ticket_id, form), exc.status_code
     sent = "Internal note added" if form.visibility.data == "internal" else "Reply sent"
     flash(f"{sent}; the ticket is now {status.value.replace('_', ' ')}." if status else f"{sent}.", "success")
     return redirect(url_for("staff.detail", ticket_id=ticket_id))
@@ -130,17 +135,8 @@ def assign(ticket_id: int) -> Response | tuple[str, int]:
 # -- escalation to engineering ---------------------------------------------------------------------------
 
 
-@bp.context_processor
-def _escalations() -> dict[str, object]:
-    """The ticket page's engineering panel (staff/_escalation_panel.html): read only when a page shows it."""
-
-    def escalation_panel(ticket: Ticket) -> dict[str, object]:
-        service = get_factory().create_escalation_service()
-        escalations = service.for_ticket(ticket.id)
-        return {"escalations": escalations, "service": service, "name": service.issue_name,
-                "active": any(e.state.is_active for e in escalations)}
-
-    return {"escalation_panel": escalation_panel}
+# The ticket page's engineering panel (staff/_escalation_panel.html) is read with its other panels
+# (helpdesk.staff.ticket_page).
 
 
 @bp.post("/tickets/<int:ticket_id>/escalate")
@@ -167,16 +163,22 @@ def escalate(ticket_id: int) -> Response | tuple[str, int]:
     return redirect(url_for("staff.detail", ticket_id=ticket_id))
 
 
-def _update_form(ticket) -> UpdateForm:  # type: ignore[no-untyped-def]
-    service = get_factory().create_ticket_service()
+def _update_form(ticket, queues: list[tuple[str, str]] | None = None,  # type: ignore[no-untyped-def]
+                 staff: list[str] | None = None) -> UpdateForm:
+    """The ticket's update form; its choices are the queues (slug, name) and the staff's handles, read here
+    unless given (the ticket page reads them with its other panels)."""
     form = StaffUpdateForm(
         queue=ticket.queue.slug if ticket.queue else "", status=ticket.status.value,
         priority=ticket.priority.value, assignee=ticket.assignee.handle.lower() if ticket.assignee else "",
     )
-    form.queue.choices = [SelectChoice("", "— unsorted —")] + [SelectChoice(q.slug, q.name) for q in service.queues()]
-    staff = get_session().scalars(select(Person).where(Person.role.in_([Role.STAFF, Role.ADMIN])))
+    if queues is None:
+        queues = [(q.slug, q.name) for q in get_factory().create_ticket_service().queues()]
+    if staff is None:
+        staff = [p.handle for p in get_session().scalars(select(Person).where(Person.role.in_([Role.STAFF,
+                                                                                             Role.ADMIN])))]
+    form.queue.choices = [SelectChoice("", "— unsorted —")] + [SelectChoice(slug, name) for slug, name in queues]
     form.assignee.choices = [SelectChoice("", "— nobody —")] + [
-        SelectChoice(handle.lower(), handle) for handle in sorted(p.handle for p in staff)
+        SelectChoice(handle.lower(), handle) for handle in sorted(staff)
     ]
     return form
 
@@ -319,24 +321,10 @@ def _duplicates():  # type: ignore[no-untyped-def]
 
 
 @bp.context_processor
-def _incident_and_duplicates() -> dict[str, object]:
-    """The ticket page's incident panel and possible duplicates, computed only when a page asks for them."""
-    from helpdesk.tickets import duplicates, incidents
-
-    session = get_session()
-
-    def possible_duplicates(ticket: Ticket) -> list[duplicates.Candidate]:
-        # Stored after the first view (and refreshed when tickets were filed since), not scored on every view.
-        found, _at = duplicates.stored_duplicates(session, ticket, get_settings().duplicate_min_similarity,
-                                                  now=get_factory().clock())
-        return found
-
-    return {
-        "incident_of": lambda ticket: incidents.incident_of(session, ticket.id),
-        "possible_duplicates": possible_duplicates,
-        "merged_tickets": lambda ticket: duplicates.merged_into(session, ticket.id),
-        "new_answer_key": lambda: uuid.uuid4().hex,
-    }
+def _answer_key() -> dict[str, object]:
+    """The incident page's answer key; the ticket page's incident, duplicates and merged panels are read with its
+    other panels (helpdesk.staff.ticket_page)."""
+    return {"new_answer_key": lambda: uuid.uuid4().hex}
 
 
 def _ticket_id_field(name: str) -> int | None:

@@ -1,30 +1,59 @@
 """The staff ticket page's workspace: one timeline, delivery states, macros, knowledge-base links, the
-requester panel and the colleague-presence warning.
+requester panel, the colleague-presence warning and the side panels (attachments, merged conversations,
+incident, possible duplicates, escalations).
 
-Registered on the staff blueprint (``helpdesk.staff.routes.bp``). The page itself is ``staff.detail``; its
-template calls :func:`ticket_workspace` once, which reads everything in a bounded number of queries
-(messages, system events, deliveries, the requester's other tickets and seats, presence, macros), never
-one per message.
+Registered on the staff blueprint (``helpdesk.staff.routes.bp``). The page itself is ``staff.detail``; its view
+reads the ticket with :func:`load_ticket` (one statement) and everything else with :func:`ticket_workspace`: each
+list the page shows is a query read back as JSON (:mod:`helpdesk.json_rows`), all of them side by side in one
+statement, with people's handles read by join. So the page sends the same few statements however many messages,
+events, tags, files or other tickets there are (issue #12; tests/workspace/test_ticket_page_statements.py).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from flask import flash, jsonify, redirect, request, url_for
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import aliased, joinedload
 from werkzeug.wrappers import Response
 
-from helpdesk.accounts.models import Person, Provider
+from helpdesk.accounts.models import Identity, Person, Provider, Role
 from helpdesk.audit import AuditEvent
+from helpdesk.db import ID_MAX
 from helpdesk.exceptions import HelpdeskError, InvalidInputError
-from helpdesk.programs.models import Application
+from helpdesk.json_rows import JsonRows, json_rows, read_all
+from helpdesk.programs.models import Application, Program
 from helpdesk.staff.routes import bp
-from helpdesk.tickets.models import Message, OutboxItem, OutboxKind, OutboxStatus, Source, Status, Ticket, Visibility
-from helpdesk.tickets.workspace import MacroService, PresenceAction, PresenceService, render_placeholders
+from helpdesk.tickets import duplicates
+from helpdesk.tickets.attachments import INLINE_TYPES, Attachment
+from helpdesk.tickets.models import (
+    Escalation,
+    Incident,
+    IncidentTicket,
+    Message,
+    OutboxItem,
+    OutboxKind,
+    OutboxStatus,
+    Queue,
+    Source,
+    Status,
+    Ticket,
+    Visibility,
+)
+from helpdesk.tickets.tags import Tag, TicketTag
+from helpdesk.tickets.workspace import (
+    Macro,
+    PresenceAction,
+    PresenceService,
+    TicketPresence,
+    TicketRating,
+    render_placeholders,
+)
 from helpdesk.web import current_user, get_factory, get_session, get_settings, staff_required
 
 #: Outbox kinds that deliver a message of the ticket (their state is shown on the message).
@@ -36,13 +65,15 @@ TIMELINE_ACTIONS = ("ticket.updated", "ticket.replied", "ticket.assigned", "tick
                     "incident.unlinked", "outbox.retried", "ticket.rated", "ticket.sla_warning",
                     "ticket.assignment_overridden", "ticket.tagged")
 KB_LIMIT = 6
+#: The requester's other tickets shown in their panel (the latest).
+OTHER_TICKETS = 10
 
 
 @dataclass
 class Delivery:
-    """One outbound delivery of a message: where to, and how it stands."""
+    """One outbound delivery of a message: where to, and how it stands (``item``: its outbox row's columns)."""
 
-    item: OutboxItem
+    item: Any
     label: str
     link: str | None = None
 
@@ -62,8 +93,8 @@ class Entry:
 
     at: datetime
     kind: str  # "message" or "event"
-    message: Message | None = None
-    event: AuditEvent | None = None
+    message: Any = None  # the message's columns, with its author's handle (``author``)
+    event: Any = None  # the audit event's columns, with its actor's handle (``actor``)
     text: str = ""
     deliveries: list[Delivery] = field(default_factory=list)
 
@@ -77,7 +108,31 @@ def _changes_text(changes: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def describe(event: AuditEvent) -> str:
+#: What a system event says, filled from its data (a value it lacks reads "None"); the events whose words take
+#: more than filling in are told by :func:`describe` itself.
+EVENT_WORDS = {
+    "ticket.assigned": "assigned to {assignee} automatically ({strategy})",
+    "ticket.escalated": "escalated to {tracker}: {summary}",
+    "escalation.filed": "escalation filed as {key}",
+    "escalation.failed": "escalation could not be filed",
+    "incident.created": "linked to incident {incident_id}",
+    "incident.linked": "linked to incident {incident_id}",
+    "incident.unlinked": "unlinked from incident {incident_id}",
+    "outbox.retried": "delivery outbox-{outbox_id} sent again",
+    "ticket.rated": "rated {score} of 5 by the requester",
+    "ticket.sla_warning": "first response {state}",
+    "ticket.assignment_overridden": "queue limit overridden for the assignee",
+}
+
+
+def _filled(words: str, data: dict[str, Any]) -> str:
+    values: defaultdict[str, Any] = defaultdict(lambda: "None", {"summary": "", **data})
+    for name in ("strategy", "state"):  # enum-like values ("least_loaded", "due_soon"): shown as words
+        values[name] = str(data.get(name, "")).replace("_", " ")
+    return words.format_map(values)
+
+
+def describe(event: Any) -> str:
     """What a system event says on the timeline, in words."""
     data, action = event.data or {}, event.action
     if action == "ticket.updated":
@@ -94,36 +149,16 @@ def describe(event: AuditEvent) -> str:
         parts = ([f"tagged {', '.join(added)}"] if added else []) + ([f"untagged {', '.join(removed)}"] if removed
                                                                      else [])
         return "; ".join(parts) or "tags unchanged"
-    if action == "ticket.assigned":
-        return f"assigned to {data.get('assignee')} automatically ({data.get('strategy', '').replace('_', ' ')})"
     if action == "ticket.merged":
-        if "into" in data:
-            return f"merged into #{data['into']}"
-        return f"#{data.get('merged')} merged into this ticket"
-    if action == "ticket.escalated":
-        return f"escalated to {data.get('tracker')}: {data.get('summary', '')}"
-    if action == "escalation.filed":
-        return f"escalation filed as {data.get('key')}"
+        return f"merged into #{data['into']}" if "into" in data else f"#{data.get('merged')} merged into this ticket"
     if action == "escalation.state_changed":
         return "escalation " + _changes_text({"state": data.get("state")})
-    if action == "escalation.failed":
-        return "escalation could not be filed"
-    if action in ("incident.created", "incident.linked"):
-        return f"linked to incident {data.get('incident_id')}"
-    if action == "incident.unlinked":
-        return f"unlinked from incident {data.get('incident_id')}"
-    if action == "outbox.retried":
-        return f"delivery outbox-{data.get('outbox_id')} sent again"
-    if action == "ticket.rated":
-        return f"rated {data.get('score')} of 5 by the requester"
-    if action == "ticket.sla_warning":
-        return f"first response {str(data.get('state', '')).replace('_', ' ')}"
-    if action == "ticket.assignment_overridden":
-        return "queue limit overridden for the assignee"
+    if action in EVENT_WORDS:
+        return _filled(EVENT_WORDS[action], data)
     return action.replace(".", " ").replace("_", " ")
 
 
-def _delivery_label_and_link(item: OutboxItem, ticket: Ticket) -> tuple[str, str | None]:
+def _delivery_label_and_link(item: Any, ticket: Ticket) -> tuple[str, str | None]:
     settings = get_settings()
     if item.kind == OutboxKind.EMAIL_REPLY.value:
         return "email to the requester", None
@@ -144,38 +179,131 @@ def _delivery_label_and_link(item: OutboxItem, ticket: Ticket) -> tuple[str, str
     return item.channel, None
 
 
-def timeline(ticket: Ticket) -> list[Entry]:
-    """Messages, system events and each outbound reply's deliveries, oldest first: three queries."""
-    session = get_session()
-    messages = list(session.scalars(
-        select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)
-        .options(selectinload(Message.author).selectinload(Person.identities))))
-    events = list(session.scalars(
-        select(AuditEvent).where(AuditEvent.ticket_id == ticket.id, AuditEvent.action.in_(TIMELINE_ACTIONS))
-        .order_by(AuditEvent.id)))
-    items = session.scalars(
-        select(OutboxItem).where(OutboxItem.ticket_id == ticket.id, OutboxItem.kind.in_(MESSAGE_DELIVERIES))
-        .order_by(OutboxItem.id))
+def handle_of(person: Any) -> ColumnElement[str]:
+    """:attr:`Person.handle` in SQL, for ``person`` (the entity or an alias of it) in the enclosing query: the
+    first GitHub login, else the display name. Read with the row, never by loading each person's identities."""
+    login = (select(Identity.username)
+             .where(Identity.person_id == person.id, Identity.provider == Provider.GITHUB,
+                    Identity.username.is_not(None), Identity.username != "")
+             .order_by(Identity.id).limit(1).scalar_subquery())
+    return func.coalesce(login, person.display_name)
+
+
+def load_ticket(viewer: Person, ticket_id: int) -> Ticket:
+    """The ticket, its queue, requester and assignee, and those two people's identities, in one statement.
+
+    The identities are joined here because the mapping loads them with a statement of their own per relationship
+    (``selectin``), and the page needs them: the handles and the requester's panel."""
+    # Held in a variable: the session's identity map keeps only weak references, and the service's get below
+    # must find the ticket there (no statement) to apply its rule (and its 404) to it.
+    loaded = get_session().get(Ticket, ticket_id, options=[
+        joinedload(Ticket.requester).joinedload(Person.identities),
+        joinedload(Ticket.assignee).joinedload(Person.identities),
+    ]) if 0 < ticket_id <= ID_MAX else None  # a larger id names no row (and is out of range on PostgreSQL)
+    ticket = get_factory().create_ticket_service().get(viewer, ticket_id)
+    assert ticket is loaded
+    return ticket
+
+
+def _conversation(condition: ColumnElement[bool]) -> JsonRows:
+    """Messages, oldest first, with their author's handle (None: written by the system)."""
+    author = aliased(Person)
+    return json_rows(
+        select(Message.id, Message.ticket_id, Message.body, Message.visibility, Message.direction, Message.created_at,
+               handle_of(author).label("author"))
+        .outerjoin(author, author.id == Message.author_id).where(condition), Message.id)
+
+
+def _panels(ticket: Ticket, viewer: Person, *, presence_since: datetime,
+            duplicate_ids: list[int]) -> dict[str, JsonRows]:
+    """Every list the page shows beside the ticket itself, each a query read as JSON (one statement in all)."""
+    actor, creator, requester, colleague = (aliased(Person) for _ in range(4))
+    links = aliased(IncidentTicket)
+    panels = {
+        # The timeline: messages, system events and the deliveries of outbound replies.
+        "messages": _conversation(Message.ticket_id == ticket.id),
+        "events": json_rows(
+            select(AuditEvent.id, AuditEvent.action, AuditEvent.data, AuditEvent.created_at,
+                   handle_of(actor).label("actor"))
+            .outerjoin(actor, actor.id == AuditEvent.actor_id)
+            .where(AuditEvent.ticket_id == ticket.id, AuditEvent.action.in_(TIMELINE_ACTIONS)), AuditEvent.id),
+        "deliveries": json_rows(
+            select(OutboxItem.id, OutboxItem.message_id, OutboxItem.kind, OutboxItem.channel, OutboxItem.status,
+                   OutboxItem.last_error, OutboxItem.remote_id, OutboxItem.delivered_at)
+            .where(OutboxItem.ticket_id == ticket.id, OutboxItem.kind.in_(MESSAGE_DELIVERIES),
+                   OutboxItem.message_id.is_not(None)), OutboxItem.id),
+        # The conversations of tickets merged into this one.
+        "merged": json_rows(
+            select(Ticket.id, Ticket.subject, Ticket.body, Ticket.source, Ticket.created_at,
+                   handle_of(requester).label("requester"))
+            .join(requester, requester.id == Ticket.requester_id).where(Ticket.merged_into_id == ticket.id),
+            Ticket.id),
+        "merged_messages": _conversation(
+            Message.ticket_id.in_(select(Ticket.id).where(Ticket.merged_into_id == ticket.id))),
+        # The small panels.
+        "rating": json_rows(select(TicketRating.score, TicketRating.comment)
+                            .where(TicketRating.ticket_id == ticket.id), TicketRating.id),
+        "tags": json_rows(select(Tag.name).join(TicketTag, TicketTag.tag_id == Tag.id)
+                          .where(TicketTag.ticket_id == ticket.id), Tag.name),
+        "attachments": json_rows(
+            select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
+                   Attachment.created_at).where(Attachment.ticket_id == ticket.id), Attachment.id),
+        "incident": json_rows(
+            select(Incident.id, Incident.title, Incident.status,
+                   select(func.count(links.id)).where(links.incident_id == Incident.id).scalar_subquery()
+                   .label("reports"))
+            .join(IncidentTicket, IncidentTicket.incident_id == Incident.id)
+            .where(IncidentTicket.ticket_id == ticket.id), Incident.id),
+        "escalations": json_rows(
+            select(Escalation.id, Escalation.tracker, Escalation.remote_key, Escalation.url, Escalation.state,
+                   Escalation.remote_status, Escalation.summary, Escalation.created_at, Escalation.last_synced_at,
+                   handle_of(creator).label("created_by"))
+            .outerjoin(creator, creator.id == Escalation.created_by_id)
+            .where(Escalation.ticket_id == ticket.id), Escalation.id),
+        "presence": json_rows(
+            select(handle_of(colleague).label("name"), TicketPresence.action)
+            .join(colleague, colleague.id == TicketPresence.person_id)
+            .where(TicketPresence.ticket_id == ticket.id, TicketPresence.person_id != viewer.id,
+                   TicketPresence.last_seen_at >= presence_since), TicketPresence.id),
+        # The requester's panel.
+        "seats": json_rows(
+            select(Application.id, Application.status, Program.name.label("program"))
+            .join(Program, Program.id == Application.program_id)
+            .where(Application.person_id == ticket.requester_id), Application.id),
+        "other_tickets": json_rows(
+            select(Ticket.id, Ticket.subject, Ticket.status, Ticket.created_at)
+            .where(Ticket.requester_id == ticket.requester_id, Ticket.id != ticket.id).limit(OTHER_TICKETS),
+            Ticket.id.desc()),
+        # Reference data: the update form's queues and staff, the viewer's canned replies.
+        "queues": json_rows(select(Queue.slug, Queue.name), Queue.position, Queue.id),
+        "staff": json_rows(select(handle_of(Person).label("handle"))
+                           .where(Person.role.in_([Role.STAFF, Role.ADMIN])), Person.id),
+        # The shared macros and the viewer's own (MacroService.visible's rule), by title.
+        "macros": json_rows(select(Macro.id, Macro.title, Macro.body, Macro.shared)
+                            .where(or_(Macro.shared.is_(True), Macro.owner_id == viewer.id)), Macro.title, Macro.id),
+    }
+    if duplicate_ids:
+        # The stored candidates that are not merged meanwhile (as duplicates.stored_duplicates reads them).
+        panels["duplicates"] = json_rows(
+            select(Ticket.id, Ticket.subject, Ticket.source, Ticket.status)
+            .where(Ticket.id.in_(duplicate_ids), Ticket.merged_into_id.is_(None)), Ticket.id)
+    return panels
+
+
+def timeline(ticket: Ticket, messages: list[Any], events: list[Any], deliveries: list[Any]) -> list[Entry]:
+    """Messages (each with its deliveries) and system events, oldest first; a message before an event at the
+    same moment."""
     by_message: dict[int, list[Delivery]] = {}
-    for item in items:
-        if item.message_id is not None:
-            by_message.setdefault(item.message_id, []).append(Delivery(item, *_delivery_label_and_link(item, ticket)))
-    actors = _people(session, {e.actor_id for e in events if e.actor_id and e.action != "ticket.replied"})
+    for item in deliveries:
+        by_message.setdefault(item.message_id, []).append(Delivery(item, *_delivery_label_and_link(item, ticket)))
     entries = [Entry(m.created_at, "message", message=m, deliveries=by_message.get(m.id, [])) for m in messages]
     for event in events:
         if event.action == "ticket.replied" and not (event.data or {}).get("status"):
             continue  # the message itself is on the timeline; only the status it moved is an event
-        actor = actors.get(event.actor_id) if event.actor_id else None
         entries.append(Entry(event.created_at, "event", event=event,
-                             text=f"{actor.handle if actor else 'the desk'}: {describe(event)}"))
+                             text=f"{event.actor or 'the desk'}: {describe(event)}"))
     entries.sort(key=lambda e: (e.at, 0 if e.kind == "message" else 1))
     return entries
-
-
-def _people(session: Any, ids: set[int]) -> dict[int, Person]:
-    if not ids:
-        return {}
-    return {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(ids)))}
 
 
 @dataclass
@@ -183,18 +311,7 @@ class RequesterPanel:
     person: Person
     other_tickets: list[Any]
     identities: list[Any]
-    seats: list[Application]
-
-
-def requester_panel(ticket: Ticket) -> RequesterPanel:
-    """The requester's other tickets (latest ten), their identities and their seat applications."""
-    session, person = get_session(), ticket.requester
-    others = list(session.execute(
-        select(Ticket.id, Ticket.subject, Ticket.status, Ticket.created_at)
-        .where(Ticket.requester_id == person.id, Ticket.id != ticket.id).order_by(Ticket.id.desc()).limit(10)))
-    seats = list(session.scalars(select(Application).where(Application.person_id == person.id)
-                                 .order_by(Application.id)))
-    return RequesterPanel(person, others, sorted(person.identities, key=lambda i: i.provider.value), seats)
+    seats: list[Any]
 
 
 def identity_label(identity: Any) -> str:
@@ -226,39 +343,55 @@ def absolute(url: str) -> str:
     return url if url.startswith(("http://", "https://")) else f"{get_settings().public_url.rstrip('/')}{url}"
 
 
+def ticket_workspace(ticket: Ticket, viewer: Person, reply_form: Any = None) -> dict[str, Any]:
+    """Everything staff/detail.html shows beside the ticket, as ``ws``: one statement (see :func:`_panels`), and
+    one more only when the stored possible duplicates are old enough to be checked against newer tickets."""
+    factory, session = get_factory(), get_session()
+    duplicate_scores: list[tuple[int, float]] = []
+    if ticket.merged_into_id is None:  # a merged ticket's page shows where it went instead
+        duplicate_scores, _at = duplicates.stored_scores(session, ticket, factory.settings.duplicate_min_similarity,
+                                                         now=factory.clock())
+    presence_since = factory.clock() - PresenceService(session, factory.clock).window
+    rows = read_all(session, _panels(ticket, viewer, presence_since=presence_since,
+                                     duplicate_ids=[i for i, _ in duplicate_scores]))
+
+    for attachment in rows["attachments"]:
+        attachment.inline = attachment.content_type in INLINE_TYPES  # as Attachment.inline
+    for merged in rows["merged"]:
+        merged.messages = [m for m in rows["merged_messages"] if m.ticket_id == merged.id]
+    candidates = {c.id: c for c in rows.get("duplicates", [])}
+    escalations = factory.create_escalation_service()
+
+    macros = rows["macros"]
+    values = placeholder_values(ticket, viewer)
+    kb_query = request.args.get("kb", "")
+    hits = [{**hit, "markdown": f"[{hit['title']}]({absolute(str(hit['url']))})"} for hit in kb_hits(kb_query)]
+    chosen = request.args.get("macro", "")
+    if reply_form is not None and not reply_form.body.data and chosen.isdigit():
+        # Without JavaScript, choosing a macro reloads the page with it filled into the reply box.
+        macro = next((m for m in macros if m.id == int(chosen)), None)
+        if macro is not None:
+            reply_form.body.data = render_placeholders(macro.body, values)
+    return {
+        "timeline": timeline(ticket, rows["messages"], rows["events"], rows["deliveries"]),
+        "panel": RequesterPanel(ticket.requester, rows["other_tickets"],
+                                sorted(ticket.requester.identities, key=lambda i: i.provider.value), rows["seats"]),
+        "macros": macros, "macro_texts": {m.id: render_placeholders(m.body, values) for m in macros},
+        "kb_query": kb_query, "kb_hits": hits, "presence": rows["presence"],
+        "rating": next(iter(rows["rating"]), None), "tags": [t.name for t in rows["tags"]],
+        "statuses": list(Status), "attachments": rows["attachments"], "merged": rows["merged"],
+        "incident": next(iter(rows["incident"]), None),
+        "duplicates": [SimpleNamespace(ticket=candidates[i], score=score) for i, score in duplicate_scores
+                       if i in candidates][:duplicates.SHOWN],
+        "escalations": {"escalations": rows["escalations"], "service": escalations, "name": escalations.issue_name,
+                        "active": any(e.state.is_active for e in rows["escalations"])},
+        "queues": [(q.slug, q.name) for q in rows["queues"]], "staff": [p.handle for p in rows["staff"]],
+    }
+
+
 @bp.context_processor
-def _ticket_workspace() -> dict[str, object]:
-    """``ticket_workspace(ticket, reply_form)`` for staff/detail.html, computed only when the page asks."""
-
-    def ticket_workspace(ticket: Ticket, reply_form: Any = None) -> dict[str, object]:
-        user = current_user()
-        assert user is not None
-        service = get_factory().create_ticket_service()
-        macros = MacroService(get_session()).visible(user)
-        values = placeholder_values(ticket, user)
-        kb_query = request.args.get("kb", "")
-        hits = [{**hit, "markdown": f"[{hit['title']}]({absolute(str(hit['url']))})"} for hit in kb_hits(kb_query)]
-        chosen = request.args.get("macro", "")
-        if reply_form is not None and not reply_form.body.data and chosen.isdigit():
-            # Without JavaScript, choosing a macro reloads the page with it filled into the reply box.
-            macro = next((m for m in macros if m.id == int(chosen)), None)
-            if macro is not None:
-                reply_form.body.data = render_placeholders(macro.body, values)
-        presence = PresenceService(get_session(), get_factory().clock).others(user, ticket.id)
-        return {
-            "timeline": timeline(ticket), "panel": requester_panel(ticket), "macros": macros,
-            "macro_texts": {m.id: render_placeholders(m.body, values) for m in macros},
-            "kb_query": kb_query, "kb_hits": hits, "presence": presence,
-            "rating": service.rating_of(ticket.id),
-            "tags": _tags(ticket), "statuses": list(Status),
-        }
-
-    return {"ticket_workspace": ticket_workspace, "identity_label": identity_label}
-
-
-def _tags(ticket: Ticket) -> list[str]:
-    """The ticket's tags, by name (one statement)."""
-    return get_factory().create_ticket_service().tags_of([ticket.id]).get(ticket.id, [])
+def _identity_label() -> dict[str, object]:
+    return {"identity_label": identity_label}
 
 
 # -- routes ------------------------------------------------------------------------------------------
