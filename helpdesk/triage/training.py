@@ -12,7 +12,9 @@ import hashlib
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from sqlalchemy import select
@@ -20,6 +22,9 @@ from sqlalchemy.orm import Session
 
 from helpdesk.triage.model import Example, TriageModel
 from helpdesk.triage.rules import RuleSet
+
+if TYPE_CHECKING:
+    from helpdesk.triage.decide import Decision
 
 #: Audit actions whose ``changes.queue`` (or ``queue``) records a person choosing a ticket's queue.
 SORTING_ACTIONS = ("ticket.updated", "triage.corrected")
@@ -129,30 +134,69 @@ def cross_validate(examples: list[Example], folds: int = 5, seed: int = 0) -> di
             "examples": dict(sorted(total.items()))}
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One question of a cross-validation: its label and what each part decided without having seen it."""
+
+    id: str
+    queue: str
+    kind: str
+    #: The whole engine (rules when sure, the model otherwise), at threshold 0 so that ``confidence`` is kept.
+    engine: Decision
+    #: The model alone: its best queue and probability.
+    model_queue: str
+    model_confidence: float
+    #: The rules alone (as when there is no model): their best queue and confidence.
+    rules_queue: str
+    rules_confidence: float
+
+
+def engine_cross_validation(items: list[dict], extra: list[Example], rules: RuleSet, *,
+                            pool: list[dict] | None = None, folds: int = 5, seed: int = 0) -> list[Outcome]:
+    """k-fold cross-validation of the whole engine, the model alone and the rules alone on labelled questions.
+
+    ``items`` are the labelled questions that may be trained on (the train split only: a held-out one is
+    refused); the questions tested are ``pool`` (default: all of ``items``), shuffled with ``seed`` and dealt
+    into ``folds``. Each fold's model is trained on every item outside the fold plus ``extra`` (e.g. the
+    knowledge base's tags), so a question is never decided by a model that saw it. Deterministic.
+    """
+    from helpdesk.triage.decide import TriageEngine  # decide imports this module's neighbours, not this one
+
+    if held := [i["id"] for i in items if i.get("split", "train") in HELD_OUT]:
+        raise ValueError(f"held-out questions must not be cross-validated on: {', '.join(held[:5])}")
+    shuffled = list(items if pool is None else pool)
+    random.Random(seed).shuffle(shuffled)
+    alone = TriageEngine(rules, None, threshold=0.0)
+    outcomes: list[Outcome] = []
+    for fold in range(folds):
+        test = shuffled[fold::folds]
+        ids = {i["id"] for i in test}
+        model = TriageModel.train([(i["title"], i.get("body") or "", i["queue"]) for i in items
+                                   if i["id"] not in ids] + list(extra))
+        engine = TriageEngine(rules, model, threshold=0.0)
+        for item in test:
+            title, body = item["title"], item.get("body") or ""
+            (model_queue, model_confidence), *_ = model.predict(title, body)[0]
+            by_rules = alone.decide(title, body)
+            outcomes.append(Outcome(item["id"], item["queue"], str(item.get("kind", "")), engine.decide(title, body),
+                                    model_queue, model_confidence, by_rules.queue, by_rules.confidence))
+    return outcomes
+
+
 def threshold_table(items: list[dict], extra: list[Example], rules: RuleSet, *, folds: int = 5, seed: int = 0,
                     thresholds: tuple[float, ...] = (0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60),
-                    ) -> list[tuple[float, float, float]]:
+                    outcomes: list[Outcome] | None = None) -> list[tuple[float, float, float]]:
     """How the whole engine (rules, then the model) would do at each confidence threshold.
 
     Cross-validation over ``items`` (labelled questions; pass the train split only, never the held-out one):
     each fold's model is trained on the other folds plus ``extra`` (e.g. the knowledge base's tags). Returns
     ``(threshold, share held for a person, accuracy of the rest)`` rows, to choose the threshold honestly.
+    ``outcomes`` of :func:`engine_cross_validation` on the same items are reused instead of training again.
     """
-    from helpdesk.triage.decide import TriageEngine  # decide imports this module's neighbours, not this one
-
-    shuffled = list(items)
-    random.Random(seed).shuffle(shuffled)
-    outcomes: list[tuple[float, bool]] = []
-    for fold in range(folds):
-        test = shuffled[fold::folds]
-        train = [i for index, i in enumerate(shuffled) if index % folds != fold]
-        model = TriageModel.train([(i["title"], i.get("body") or "", i["queue"]) for i in train] + list(extra))
-        engine = TriageEngine(rules, model, threshold=0.0)
-        for item in test:
-            decision = engine.decide(item["title"], item.get("body") or "")
-            outcomes.append((decision.confidence, decision.queue == item["queue"]))
+    if outcomes is None:
+        outcomes = engine_cross_validation(items, extra, rules, folds=folds, seed=seed)
     rows = []
     for threshold in thresholds:
-        kept = [right for confidence, right in outcomes if confidence >= threshold]
+        kept = [o.engine.queue == o.queue for o in outcomes if o.engine.confidence >= threshold]
         rows.append((threshold, 1 - len(kept) / len(outcomes), sum(kept) / len(kept) if kept else 0.0))
     return rows
