@@ -3,8 +3,11 @@
 One reading of a list serves the staff console (``/staff/``, ``/staff/tickets``) and ``GET /api/v1/tickets``:
 :meth:`ListQuery.parse` turns query parameters into a checked query (an unknown value is an
 :class:`~helpdesk.exceptions.InvalidInputError` naming the parameter), and :class:`TicketListing` reads a page of
-it in a fixed handful of statements whatever the page size: the page itself (tickets with their queue,
-requester and assignee joined), one capped count, and one read of the page's tags.
+it in two statements whatever the page size: the page itself (tickets with their queue, requester and
+assignee and those people's identities joined, so their logins need no read of their own, and each ticket's
+tags as one aggregated column), and one capped count. The queues, needed only to resolve a queue filter or
+an SLA state, are read once per listing, or handed over with the page's reference data
+(:meth:`TicketListing.use_queues`).
 
 Pages are *keyset* pages: a cursor holds the sort order, the direction and the sort key of the row at the edge
 of the page it came from, so page 1,000 costs what page 1 costs and a ticket filed meanwhile never shifts a
@@ -36,12 +39,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from helpdesk.accounts.models import Person
 from helpdesk.accounts.services import AccountService
 from helpdesk.db import ID_MAX, utcnow
 from helpdesk.exceptions import InvalidInputError
+from helpdesk.json_rows import json_rows
 from helpdesk.tickets import fulltext, tags
 from helpdesk.tickets.models import Priority, Queue, Source, Status, Ticket, open_condition
 from helpdesk.tickets.sla import SlaPolicy
@@ -187,7 +191,7 @@ class ListPage:
     next_cursor: str | None
     prev_cursor: str | None
     count: Count | None
-    #: The tags of the page's tickets, by ticket id (read in one statement).
+    #: The tags of the page's tickets, by name, by ticket id (read with the page, as one aggregated column).
     tags: dict[int, list[str]] = field(default_factory=dict)
 
 
@@ -259,10 +263,17 @@ class TicketListing:
         self.policy = policy or SlaPolicy()
         self.count_cap = count_cap
         self._queues: list[Queue] | None = None
+        #: Assignee logins already looked up: a list's count reads the same conditions as its page.
+        self._assignees: dict[str, Person | None] = {}
 
     @property
     def dialect(self) -> str:
         return self.session.get_bind().dialect.name
+
+    def use_queues(self, queues: list[Queue]) -> None:
+        """Take the queues already read for this request (:func:`helpdesk.tickets.reference.read_reference`)
+        instead of reading them again."""
+        self._queues = list(queues)
 
     def queues(self) -> list[Queue]:
         """The queues, read once per listing (slugs to ids, and each queue's warning window)."""
@@ -301,7 +312,9 @@ class TicketListing:
         elif query.assignee == "none":
             where.append(Ticket.assignee_id.is_(None))
         elif query.assignee:
-            person = AccountService(self.session).find_by_login(query.assignee)
+            if query.assignee not in self._assignees:
+                self._assignees[query.assignee] = AccountService(self.session).find_by_login(query.assignee)
+            person = self._assignees[query.assignee]
             if person is None or not person.is_staff:
                 raise _invalid("assignee", f"{query.assignee!r} is not a staff member; use me, none or a staff "
                                            "login.")
@@ -353,13 +366,26 @@ class TicketListing:
         position = decode_cursor(cursor, query.sort) if cursor else None
         where = self.conditions(viewer, query)
         forward = position is None or position.forward
-        statement = select(Ticket).where(*where)
+        # The tags of each ticket as one aggregated column (a correlated subquery on ticket_tag's unique
+        # (ticket_id, tag_id) index, which PostgreSQL runs for the page's rows only, after any sort), and the
+        # requester's and assignee's identities joined: a list shows their logins (Person.handle), which would
+        # otherwise be two more reads. With a collection joined, SQLAlchemy limits the tickets in a subquery
+        # first, so the ORDER BY ... LIMIT still reads its index and only the page's rows are joined.
+        tag_names = json_rows(select(tags.Tag.name).join(tags.TicketTag, tags.TicketTag.tag_id == tags.Tag.id)
+                              .where(tags.TicketTag.ticket_id == Ticket.id).correlate(Ticket), tags.Tag.name)
+        statement = select(Ticket, tag_names.column.label("tag_names")).where(*where).options(
+            joinedload(Ticket.requester).joinedload(Person.identities),
+            joinedload(Ticket.assignee).joinedload(Person.identities),
+        )
         if position is not None:
             statement = statement.where(_seek(query.sort, position))
         statement = statement.order_by(*_order(query.sort, forward)).limit(limit + 1)
-        rows = list(self.session.scalars(statement).unique())
-        more = len(rows) > limit
-        rows = rows[:limit]
+        # Unique by ticket (the joined identities repeat a row per identity); the tags' JSON list is no key.
+        found = list(self.session.execute(statement).unique(lambda row: row[0]))
+        more = len(found) > limit
+        found = found[:limit]
+        rows = [ticket for ticket, _ in found]
+        page_tags = {ticket.id: [t.name for t in tag_names.read(value)] for ticket, value in found if value}
         if not forward:
             rows.reverse()
         next_cursor = prev_cursor = None
@@ -369,7 +395,7 @@ class TicketListing:
             if (more and not forward) or (position is not None and forward):
                 prev_cursor = encode_cursor(query.sort, False, rows[0])
         total = self.count(where) if count else None
-        return ListPage(rows, next_cursor, prev_cursor, total, tags.tags_of(self.session, [t.id for t in rows]))
+        return ListPage(rows, next_cursor, prev_cursor, total, page_tags)
 
     def count(self, where: Sequence[ColumnElement[bool]]) -> Count:
         """How many tickets match, counted up to the cap (one statement)."""
