@@ -8,20 +8,20 @@ through :class:`helpdesk.tickets.listing.TicketListing`; bulk actions go through
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlencode
 
 from flask import flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from helpdesk.accounts.models import Person, Role
 from helpdesk.exceptions import HelpdeskError, InvalidInputError
 from helpdesk.forms import HelpdeskForm
 from helpdesk.staff.routes import bp
-from helpdesk.tickets import tags as tag_rules
+from helpdesk.tickets.board import queue_summaries
 from helpdesk.tickets.bulk import ACTIONS, CONFIRM, BulkActions
 from helpdesk.tickets.listing import PARAMETERS, SLA_STATES, SORTS, ListQuery
 from helpdesk.tickets.models import Priority, Source, Status
+from helpdesk.tickets.reference import read_reference
 from helpdesk.tickets.saved_views import SavedViewService
 from helpdesk.tickets.sla import SlaPolicy
 from helpdesk.web import current_user, get_factory, get_session, get_settings, staff_required
@@ -40,27 +40,37 @@ class ListActionForm(HelpdeskForm):
     """Only the CSRF token: bulk actions and saved views read their fields from the request (see below)."""
 
 
+#: The key of the list's own count among the view counts read with it.
+_PAGE_COUNT = "(this list)"
+
+
 def _render(template: str, *, board: bool) -> tuple[str, int] | str:
+    """The board or the list in a fixed few statements whatever the number of tickets, queues or staff: the
+    reference data (queues, staff with their logins, queue members, tag names, saved views: one statement,
+    helpdesk.tickets.reference), the page (one), every count the page shows (one), and on the board the queue
+    summaries (one, helpdesk.tickets.board)."""
     factory, user = get_factory(), current_user()
+    reference = read_reference(get_session(), user)
     listing = factory.create_ticket_listing()
+    listing.use_queues(reference.queues)
     error: InvalidInputError | None = None
     page = None
     try:
         query = ListQuery.parse(request.args, default_status="open")
-        page = listing.page(user, query, cursor=request.args.get("cursor") or None, limit=PAGE_SIZE)
+        page = listing.page(user, query, cursor=request.args.get("cursor") or None, limit=PAGE_SIZE, count=False)
     except InvalidInputError as exc:
         error, query = exc, ListQuery(status="open")
-    summaries = (factory.create_ticket_service().queue_summaries(SlaPolicy.from_settings(get_settings()))
+    # The list's own count and the views' counts are scalar subqueries of one SELECT.
+    counts = listing.counts(user, {**BUILT_IN_VIEWS, **({_PAGE_COUNT: query} if page is not None else {})})
+    if page is not None:
+        page = replace(page, count=counts[_PAGE_COUNT])
+    summaries = (queue_summaries(get_session(), reference, factory.clock(), SlaPolicy.from_settings(get_settings()))
                  if board else None)
-    staff = sorted(get_session().scalars(select(Person).where(Person.role.in_([Role.STAFF, Role.ADMIN]))),
-                   key=lambda p: p.handle.lower())
-    view_service = SavedViewService(get_session())
-    counts = listing.counts(user, BUILT_IN_VIEWS)
     html = render_template(
-        template, page=page, query=query, error=error, summaries=summaries, queues=listing.queues(), staff=staff,
-        statuses=list(Status), priorities=list(Priority), sources=list(Source), sla_states=SLA_STATES, sorts=SORTS,
-        built_in=[(name, q, counts[name]) for name, q in BUILT_IN_VIEWS.items()],
-        views=view_service.visible_to(user), view_service=view_service, tag_names=tag_rules.all_names(get_session()),
+        template, page=page, query=query, error=error, summaries=summaries, queues=reference.queues,
+        staff=reference.staff, statuses=list(Status), priorities=list(Priority), sources=list(Source),
+        sla_states=SLA_STATES, sorts=SORTS, built_in=[(name, q, counts[name]) for name, q in BUILT_IN_VIEWS.items()],
+        views=reference.views, view_service=SavedViewService(get_session()), tag_names=reference.tag_names,
         form=ListActionForm(), actions=ACTIONS, args=query.to_args(), queue=query.queue or None,
     )
     return (html, 422) if error else html
