@@ -4,8 +4,8 @@
 query's column labels), on SQLite (``json_group_array``/``json_object``) and PostgreSQL
 (``json_agg``/``json_build_object``) alike; ``JsonRows.read`` turns the array back into rows whose values have
 the columns' Python types (datetimes, enums, booleans, JSON), in the query's order. Put many of them side by side
-in one ``select()`` and a page reads all its panels at once (see :func:`read_all`), instead of one statement
-(or more, with relationship loads) per panel.
+in one statement (:class:`JsonPanels`) and a page reads all its panels at once, instead of one statement (or
+more, with relationship loads) per panel.
 """
 
 from __future__ import annotations
@@ -135,10 +135,29 @@ def json_rows(query: Select[Any], *order_by: Any) -> JsonRows:
     return JsonRows(array, types)
 
 
+@dataclass(frozen=True)
+class JsonPanels:
+    """Named :class:`JsonRows` side by side in one statement: ``SELECT (rows 1) AS name1, (rows 2) AS name2, ...``.
+
+    Build it once (constructing the queries costs more than running them on a small page) with ``bindparam()``
+    for what changes per request, and :meth:`read` it with those values.
+    """
+
+    panels: Mapping[str, JsonRows]
+    statement: Select[Any]
+
+    @classmethod
+    def of(cls, panels: Mapping[str, JsonRows]) -> JsonPanels:
+        return cls(dict(panels), select(*[rows.column.label(name) for name, rows in panels.items()]))
+
+    def read(self, session: Session, params: Mapping[str, Any]) -> dict[str, list[SimpleNamespace]]:
+        """Every panel's rows, by name, from one statement."""
+        row = session.execute(self.statement, dict(params)).one()
+        return {name: rows.read(value) for (name, rows), value in zip(self.panels.items(), row, strict=True)}
+
+
 def read_all(session: Session, panels: Mapping[str, JsonRows]) -> dict[str, list[SimpleNamespace]]:
-    """Every panel's rows in one statement: ``SELECT (panel 1), (panel 2), ...``."""
+    """Every panel's rows in one statement, built for this call (:class:`JsonPanels` keeps a built one)."""
     if not panels:
         return {}
-    names = list(panels)
-    row = session.execute(select(*[panels[name].column.label(name) for name in names])).one()
-    return {name: panels[name].read(value) for name, value in zip(names, row, strict=True)}
+    return JsonPanels.of(panels).read(session, {})

@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
 from flask import flash, jsonify, redirect, request, url_for
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
 from werkzeug.wrappers import Response
 
@@ -26,7 +27,7 @@ from helpdesk.accounts.models import Identity, Person, Provider, Role
 from helpdesk.audit import AuditEvent
 from helpdesk.db import ID_MAX
 from helpdesk.exceptions import HelpdeskError, InvalidInputError
-from helpdesk.json_rows import JsonRows, json_rows, read_all
+from helpdesk.json_rows import JsonPanels, JsonRows, json_rows
 from helpdesk.programs.models import Application, Program
 from helpdesk.staff.routes import bp
 from helpdesk.tickets import duplicates
@@ -214,65 +215,74 @@ def _conversation(condition: ColumnElement[bool]) -> JsonRows:
         .outerjoin(author, author.id == Message.author_id).where(condition), Message.id)
 
 
-def _panels(ticket: Ticket, viewer: Person, *, presence_since: datetime,
-            duplicate_ids: list[int]) -> dict[str, JsonRows]:
-    """Every list the page shows beside the ticket itself, each a query read as JSON (one statement in all)."""
+#: What each page view binds into :func:`_panels`' statement.
+TICKET, REQUESTER, VIEWER = bindparam("ticket_id"), bindparam("requester_id"), bindparam("viewer_id")
+PRESENCE_SINCE, DUPLICATE_IDS = bindparam("presence_since"), bindparam("duplicate_ids", expanding=True)
+
+
+@cache
+def _panels() -> JsonPanels:
+    """Every list the page shows beside the ticket itself, each a query read as JSON, in one statement.
+
+    Built once per process: constructing these queries took longer than the database takes to run them. A view
+    binds the ticket, its requester, the viewer, the presence window's start and the stored duplicates' ids.
+    """
     actor, creator, requester, colleague = (aliased(Person) for _ in range(4))
     links = aliased(IncidentTicket)
-    panels = {
+    return JsonPanels.of({
         # The timeline: messages, system events and the deliveries of outbound replies.
-        "messages": _conversation(Message.ticket_id == ticket.id),
+        "messages": _conversation(Message.ticket_id == TICKET),
         "events": json_rows(
             select(AuditEvent.id, AuditEvent.action, AuditEvent.data, AuditEvent.created_at,
                    handle_of(actor).label("actor"))
             .outerjoin(actor, actor.id == AuditEvent.actor_id)
-            .where(AuditEvent.ticket_id == ticket.id, AuditEvent.action.in_(TIMELINE_ACTIONS)), AuditEvent.id),
+            .where(AuditEvent.ticket_id == TICKET, AuditEvent.action.in_(TIMELINE_ACTIONS)), AuditEvent.id),
         "deliveries": json_rows(
             select(OutboxItem.id, OutboxItem.message_id, OutboxItem.kind, OutboxItem.channel, OutboxItem.status,
                    OutboxItem.last_error, OutboxItem.remote_id, OutboxItem.delivered_at)
-            .where(OutboxItem.ticket_id == ticket.id, OutboxItem.kind.in_(MESSAGE_DELIVERIES),
+            .where(OutboxItem.ticket_id == TICKET, OutboxItem.kind.in_(MESSAGE_DELIVERIES),
                    OutboxItem.message_id.is_not(None)), OutboxItem.id),
         # The conversations of tickets merged into this one.
         "merged": json_rows(
             select(Ticket.id, Ticket.subject, Ticket.body, Ticket.source, Ticket.created_at,
                    handle_of(requester).label("requester"))
-            .join(requester, requester.id == Ticket.requester_id).where(Ticket.merged_into_id == ticket.id),
+            .join(requester, requester.id == Ticket.requester_id).where(Ticket.merged_into_id == TICKET),
             Ticket.id),
         "merged_messages": _conversation(
-            Message.ticket_id.in_(select(Ticket.id).where(Ticket.merged_into_id == ticket.id))),
+            Message.ticket_id.in_(select(Ticket.id).where(Ticket.merged_into_id == TICKET))),
         # The small panels.
         "rating": json_rows(select(TicketRating.score, TicketRating.comment)
-                            .where(TicketRating.ticket_id == ticket.id), TicketRating.id),
+                            .where(TicketRating.ticket_id == TICKET), TicketRating.id),
         "tags": json_rows(select(Tag.name).join(TicketTag, TicketTag.tag_id == Tag.id)
-                          .where(TicketTag.ticket_id == ticket.id), Tag.name),
+                          .where(TicketTag.ticket_id == TICKET), Tag.name),
         "attachments": json_rows(
             select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
-                   Attachment.created_at).where(Attachment.ticket_id == ticket.id), Attachment.id),
+                   Attachment.created_at).where(Attachment.ticket_id == TICKET), Attachment.id),
         "incident": json_rows(
             select(Incident.id, Incident.title, Incident.status,
                    select(func.count(links.id)).where(links.incident_id == Incident.id).scalar_subquery()
                    .label("reports"))
             .join(IncidentTicket, IncidentTicket.incident_id == Incident.id)
-            .where(IncidentTicket.ticket_id == ticket.id), Incident.id),
+            .where(IncidentTicket.ticket_id == TICKET), Incident.id),
         "escalations": json_rows(
             select(Escalation.id, Escalation.tracker, Escalation.remote_key, Escalation.url, Escalation.state,
                    Escalation.remote_status, Escalation.summary, Escalation.created_at, Escalation.last_synced_at,
                    handle_of(creator).label("created_by"))
             .outerjoin(creator, creator.id == Escalation.created_by_id)
-            .where(Escalation.ticket_id == ticket.id), Escalation.id),
+            .where(Escalation.ticket_id == TICKET), Escalation.id),
         "presence": json_rows(
             select(handle_of(colleague).label("name"), TicketPresence.action)
             .join(colleague, colleague.id == TicketPresence.person_id)
-            .where(TicketPresence.ticket_id == ticket.id, TicketPresence.person_id != viewer.id,
-                   TicketPresence.last_seen_at >= presence_since), TicketPresence.id),
+            .where(TicketPresence.ticket_id == TICKET, TicketPresence.person_id != VIEWER,
+                   TicketPresence.last_seen_at >= PRESENCE_SINCE), TicketPresence.id),
         # The requester's panel.
         "seats": json_rows(
             select(Application.id, Application.status, Program.name.label("program"))
             .join(Program, Program.id == Application.program_id)
-            .where(Application.person_id == ticket.requester_id), Application.id),
+            .where(Application.person_id == REQUESTER), Application.id),
         "other_tickets": json_rows(
             select(Ticket.id, Ticket.subject, Ticket.status, Ticket.created_at)
-            .where(Ticket.requester_id == ticket.requester_id, Ticket.id != ticket.id).limit(OTHER_TICKETS),
+            .where(Ticket.requester_id == REQUESTER, Ticket.id != TICKET).limit(OTHER_TICKETS),
             Ticket.id.desc()),
         # Reference data: the update form's queues and staff, the viewer's canned replies.
         "queues": json_rows(select(Queue.slug, Queue.name), Queue.position, Queue.id),
@@ -280,14 +290,12 @@ def _panels(ticket: Ticket, viewer: Person, *, presence_since: datetime,
                            .where(Person.role.in_([Role.STAFF, Role.ADMIN])), Person.id),
         # The shared macros and the viewer's own (MacroService.visible's rule), by title.
         "macros": json_rows(select(Macro.id, Macro.title, Macro.body, Macro.shared)
-                            .where(or_(Macro.shared.is_(True), Macro.owner_id == viewer.id)), Macro.title, Macro.id),
-    }
-    if duplicate_ids:
-        # The stored candidates that are not merged meanwhile (as duplicates.stored_duplicates reads them).
-        panels["duplicates"] = json_rows(
+                            .where(or_(Macro.shared.is_(True), Macro.owner_id == VIEWER)), Macro.title, Macro.id),
+        # The stored possible duplicates that are not merged meanwhile (as duplicates.stored_duplicates reads them).
+        "duplicates": json_rows(
             select(Ticket.id, Ticket.subject, Ticket.source, Ticket.status)
-            .where(Ticket.id.in_(duplicate_ids), Ticket.merged_into_id.is_(None)), Ticket.id)
-    return panels
+            .where(Ticket.id.in_(DUPLICATE_IDS), Ticket.merged_into_id.is_(None)), Ticket.id),
+    })
 
 
 def timeline(ticket: Ticket, messages: list[Any], events: list[Any], deliveries: list[Any]) -> list[Entry]:
@@ -351,15 +359,17 @@ def ticket_workspace(ticket: Ticket, viewer: Person, reply_form: Any = None) -> 
     if ticket.merged_into_id is None:  # a merged ticket's page shows where it went instead
         duplicate_scores, _at = duplicates.stored_scores(session, ticket, factory.settings.duplicate_min_similarity,
                                                          now=factory.clock())
-    presence_since = factory.clock() - PresenceService(session, factory.clock).window
-    rows = read_all(session, _panels(ticket, viewer, presence_since=presence_since,
-                                     duplicate_ids=[i for i, _ in duplicate_scores]))
+    rows = _panels().read(session, {
+        "ticket_id": ticket.id, "requester_id": ticket.requester_id, "viewer_id": viewer.id,
+        "presence_since": factory.clock() - PresenceService(session, factory.clock).window,
+        "duplicate_ids": [i for i, _ in duplicate_scores],
+    })
 
     for attachment in rows["attachments"]:
         attachment.inline = attachment.content_type in INLINE_TYPES  # as Attachment.inline
     for merged in rows["merged"]:
         merged.messages = [m for m in rows["merged_messages"] if m.ticket_id == merged.id]
-    candidates = {c.id: c for c in rows.get("duplicates", [])}
+    candidates = {c.id: c for c in rows["duplicates"]}
     escalations = factory.create_escalation_service()
 
     macros = rows["macros"]
