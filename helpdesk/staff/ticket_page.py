@@ -367,8 +367,11 @@ def ticket_workspace(ticket: Ticket, viewer: Person, reply_form: Any = None) -> 
 
     for attachment in rows["attachments"]:
         attachment.inline = attachment.content_type in INLINE_TYPES  # as Attachment.inline
+    merged_messages: defaultdict[int, list[Any]] = defaultdict(list)
+    for message in rows["merged_messages"]:
+        merged_messages[message.ticket_id].append(message)
     for merged in rows["merged"]:
-        merged.messages = [m for m in rows["merged_messages"] if m.ticket_id == merged.id]
+        merged.messages = merged_messages[merged.id]
     candidates = {c.id: c for c in rows["duplicates"]}
     escalations = factory.create_escalation_service()
 
