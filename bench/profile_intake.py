@@ -51,7 +51,6 @@ def main(argv: list[str]) -> None:
     engine = app.extensions["helpdesk"].engine
     statements: Counter[str] = Counter()
 
-    @event.listens_for(engine, "before_cursor_execute")
     def _count(_conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
         statements[" ".join(statement.split()[:3])] += 1
 
@@ -65,21 +64,28 @@ def main(argv: list[str]) -> None:
 
     for i in range(WARMUP):  # every one of the 500 requesters once: the loop measures known people
         post(i)
-    statements.clear()
+    # Statements are counted on a pass of their own: a cursor listener makes the intake take SQLAlchemy's
+    # execution path (helpdesk.tickets.intake.Prepared.run), so the timed loop runs without one.
+    counted = min(total, 200)
+    event.listen(engine, "before_cursor_execute", _count)
+    for i in range(WARMUP, WARMUP + counted):
+        post(i)
+    event.remove(engine, "before_cursor_execute", _count)
+    start = WARMUP + counted
     profiler = cProfile.Profile() if os.environ.get("PROFILE", "1") == "1" else None
     started_cpu, started = time.process_time(), time.perf_counter()
     if profiler:
         profiler.enable()
-    for i in range(WARMUP, WARMUP + total):
+    for i in range(start, start + total):
         post(i)
     if profiler:
         profiler.disable()
     cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
     print(f"{url.split(':')[0]}: {total} signed events, {cpu / total * 1000:.2f} ms CPU and "
           f"{wall / total * 1000:.2f} ms wall per request (profiler {'on' if profiler else 'off'})")
-    print(f"statements per request: {sum(statements.values()) / total:.2f}")
+    print(f"statements per request (over {counted} more): {sum(statements.values()) / counted:.2f}")
     for statement, count in statements.most_common():
-        print(f"  {count / total:5.2f}  {statement}")
+        print(f"  {count / counted:5.2f}  {statement}")
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(int(os.environ.get("TOP", "45")))
 

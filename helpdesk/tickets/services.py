@@ -513,12 +513,17 @@ class TicketService:
             kinds.append((OutboxKind.INCIDENT_CHECK.value, "incident"))
         if self.triage is not None and self.triage_in_worker:
             kinds.append((OutboxKind.TRIAGE.value, "triage"))
+        write = {"provider": Provider(inbound.channel).value, "author": author_id, "values": values,
+                 "audit_data": audit_data, "delivery_source": delivery.source,
+                 "delivery_keys": delivery.external_ids, "outbox_kinds": kinds, "now": now}
+        if queue_id is None and intake.batches(self.session):
+            # SQLite: written and committed with the deliveries this process has waiting (helpdesk.tickets.intake).
+            ticket_id = intake.file_in_batch(self.session, **write)
+            if ticket_id is None:
+                return None, ((decision, queue) if decision is not None else None)
+            return Received(ticket_id, created=True), None
         with intake.writer_turn(self.session):
-            ticket_id = intake.insert_new_ticket(
-                self.session, provider=Provider(inbound.channel).value, author=author_id, values=values,
-                audit_data=audit_data, delivery_source=delivery.source, delivery_keys=delivery.external_ids,
-                outbox_kinds=kinds, now=now,
-            )
+            ticket_id = intake.insert_new_ticket(self.session, **write)
             if ticket_id is None:
                 return None, ((decision, queue) if decision is not None else None)
             if queue_id is not None and QUEUE_CACHE.has_members(self.session, queue_id, now):
