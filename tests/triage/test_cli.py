@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from helpdesk.audit import record
 from helpdesk.tickets.models import Queue, Source, Ticket
-from helpdesk.triage.model import load_model
+from helpdesk.triage.model import FORMAT_VERSION, load_model
 from helpdesk.triage.training import iter_sorted_tickets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def test_classify_all_good_exits_zero() -> None:
 
 def test_classify_refuses_a_mismatched_model_file(tmp_path: Path) -> None:
     path = tmp_path / "model.joblib"
-    path.write_bytes(json.dumps({"format": "dp0-helpdesk-triage-model", "format_version": 1,
+    path.write_bytes(json.dumps({"format": "dp0-helpdesk-triage-model", "format_version": FORMAT_VERSION,
                                  "sklearn_version": "0.0.1", "classes": []}).encode() + b"\n")
     result = run(["classify"], "", HELPDESK_TRIAGE_MODEL_FILE=str(path))
     assert result.returncode == 1
