@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,7 +46,7 @@ from helpdesk.accounts.models import Person
 from helpdesk.accounts.services import AccountService
 from helpdesk.db import ID_MAX, utcnow
 from helpdesk.exceptions import InvalidInputError
-from helpdesk.json_rows import json_rows
+from helpdesk.json_rows import JsonRows, json_rows
 from helpdesk.tickets import fulltext, tags
 from helpdesk.tickets.models import Priority, Queue, Source, Status, Ticket, open_condition
 from helpdesk.tickets.sla import SlaPolicy
@@ -371,8 +372,7 @@ class TicketListing:
         # requester's and assignee's identities joined: a list shows their logins (Person.handle), which would
         # otherwise be two more reads. With a collection joined, SQLAlchemy limits the tickets in a subquery
         # first, so the ORDER BY ... LIMIT still reads its index and only the page's rows are joined.
-        tag_names = json_rows(select(tags.Tag.name).join(tags.TicketTag, tags.TicketTag.tag_id == tags.Tag.id)
-                              .where(tags.TicketTag.ticket_id == Ticket.id).correlate(Ticket), tags.Tag.name)
+        tag_names = _tag_names()
         statement = select(Ticket, tag_names.column.label("tag_names")).where(*where).options(
             joinedload(Ticket.requester).joinedload(Person.identities),
             joinedload(Ticket.assignee).joinedload(Person.identities),
@@ -412,6 +412,14 @@ class TicketListing:
         values = self.session.execute(select(*columns)).one()
         return {name: Count(min(v, self.count_cap), v > self.count_cap) for name, v in zip(names, values, strict=True)}
 
+
+
+@functools.cache
+def _tag_names() -> JsonRows:
+    """Each listed ticket's tag names, by name, as a JSON array correlated with the ticket: built once per process,
+    since building the aggregate costs more than running it for a page."""
+    return json_rows(select(tags.Tag.name).join(tags.TicketTag, tags.TicketTag.tag_id == tags.Tag.id)
+                     .where(tags.TicketTag.ticket_id == Ticket.id).correlate(Ticket), tags.Tag.name)
 
 
 def _capped(where: Sequence[ColumnElement[bool]], cap: int) -> Any:

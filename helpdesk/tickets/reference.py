@@ -12,6 +12,7 @@ there is no stale copy to invalidate when an operator loads queues or someone sa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,11 +20,11 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from helpdesk.accounts.models import Identity, Person, Provider, Role
-from helpdesk.json_rows import JsonRows, json_rows, read_all
+from helpdesk.json_rows import JsonPanels, JsonRows, json_rows
 from helpdesk.tickets.listing import ListQuery
 from helpdesk.tickets.models import Queue, QueueMember
 from helpdesk.tickets.saved_views import SavedView
@@ -126,28 +127,13 @@ def read_reference(session: Session, viewer: Person | None = None, *, parts: Ite
         raise ValueError(f"unknown reference parts: {sorted(unknown)}")
     if "members" in wanted:
         wanted.add("staff")
-    panels: dict[str, JsonRows] = {}
-    if "queues" in wanted:
-        panels["queues"] = json_rows(select(*Queue.__table__.columns), Queue.position, Queue.id)
-    if "staff" in wanted:
-        panels["staff"] = json_rows(_people().where(Person.role.in_([Role.STAFF, Role.ADMIN])), Person.id)
-    if "members" in wanted:
-        panels["members"] = json_rows(
-            select(QueueMember.queue_id, QueueMember.person_id, QueueMember.last_assigned_at), QueueMember.id
-        )
-    if "tags" in wanted:
-        panels["tags"] = json_rows(select(Tag.name).limit(TAG_NAMES_MAX), Tag.name)
-    if "views" in wanted and viewer is not None and viewer.is_staff:
-        visible = or_(SavedView.owner_id == viewer.id, SavedView.shared.is_(True))
-        panels["views"] = json_rows(
-            select(SavedView.id, SavedView.name, SavedView.query, SavedView.owner_id, SavedView.shared).where(visible),
-            SavedView.id,
-        )
-        panels["view_owners"] = json_rows(
-            _people().where(Person.id.in_(select(SavedView.owner_id).where(visible))), Person.id
-        )
+    with_views = "views" in wanted and viewer is not None and viewer.is_staff
+    if not with_views:
+        wanted.discard("views")
     data = ReferenceData()
-    rows = read_all(session, panels)
+    if not wanted:
+        return data
+    rows = _panels(frozenset(wanted)).read(session, {"viewer_id": viewer.id} if with_views and viewer else {})
     if "queues" in rows:
         data.queues = [_queue(session, row) for row in rows["queues"]]
     people = {p.id: p for p in map(_staff, rows.get("staff", []))}
@@ -165,6 +151,33 @@ def read_reference(session: Session, viewer: Person | None = None, *, parts: Ite
         views = [ViewInfo(v.id, v.name, v.query, v.owner_id, v.shared, owners[v.owner_id]) for v in rows["views"]]
         data.views = sorted(views, key=lambda v: (v.owner_id != viewer.id, v.name.lower(), v.id))
     return data
+
+
+@functools.cache
+def _panels(parts: frozenset[str]) -> JsonPanels:
+    """The statement of ``parts``, built once per process (building it costs more than running it; a
+    ``viewer_id`` parameter stands for the viewer)."""
+    panels: dict[str, JsonRows] = {}
+    if "queues" in parts:
+        panels["queues"] = json_rows(select(*Queue.__table__.columns), Queue.position, Queue.id)
+    if "staff" in parts:
+        panels["staff"] = json_rows(_people().where(Person.role.in_([Role.STAFF, Role.ADMIN])), Person.id)
+    if "members" in parts:
+        panels["members"] = json_rows(
+            select(QueueMember.queue_id, QueueMember.person_id, QueueMember.last_assigned_at), QueueMember.id
+        )
+    if "tags" in parts:
+        panels["tags"] = json_rows(select(Tag.name).limit(TAG_NAMES_MAX), Tag.name)
+    if "views" in parts:
+        visible = or_(SavedView.owner_id == bindparam("viewer_id"), SavedView.shared.is_(True))
+        panels["views"] = json_rows(
+            select(SavedView.id, SavedView.name, SavedView.query, SavedView.owner_id, SavedView.shared).where(visible),
+            SavedView.id,
+        )
+        panels["view_owners"] = json_rows(
+            _people().where(Person.id.in_(select(SavedView.owner_id).where(visible))), Person.id
+        )
+    return JsonPanels.of(panels)
 
 
 def _people() -> Select[Any]:
