@@ -130,12 +130,28 @@ def alternate(rounds: int, loads: list[Callable[[], None]]) -> None:
             load()
 
 
+def create_baseline_table(database_url: str) -> None:
+    """The baseline's table, made before its gunicorn workers start: each worker's own ``create_all`` then finds it,
+    where two of them creating it at the same moment on PostgreSQL can collide (``type "bench_row" already
+    exists``) and leave the baseline failing every request."""
+    from sqlalchemy import inspect
+
+    from bench.baseline_app import Base
+    from helpdesk.db import make_engine
+
+    engine = make_engine(database_url, pool=False)
+    Base.metadata.create_all(engine)
+    assert inspect(engine).has_table("bench_row")
+    engine.dispose()
+
+
 def measure(kind: str) -> dict[str, float]:
     """One database's block: rounds at full speed, the paced run, the count."""
     with bench_database(f"helpdesk_bench_slack_base_{kind}", kind) as base_url, \
             bench_database(f"helpdesk_bench_slack_{kind}", kind) as url:
         env = helpdesk_env(url, HELPDESK_SLACK_SIGNING_SECRET=SECRET, HELPDESK_SLACK_CHANNEL_IDS=CHANNEL)
         prepare_helpdesk(env)
+        create_baseline_table(base_url)
         events = Events()
         rounds = Rounds([], [], [])
         progress(f"{kind}: baseline, helpdesk and helpdesk triaging in the request, {ROUNDS} rounds of {TOTAL}")
@@ -190,6 +206,7 @@ def scale_out() -> dict[str, float]:
             bench_database("helpdesk_bench_scale", "postgresql") as url:
         env = helpdesk_env(url, HELPDESK_SLACK_SIGNING_SECRET=SECRET, HELPDESK_SLACK_CHANNEL_IDS=CHANNEL)
         prepare_helpdesk(env)
+        create_baseline_table(base_url)
         events = Events()
         progress(f"postgresql: 1 and 2 app processes x {GUNICORN_THREADS} threads, {SCALE_ROUNDS} rounds")
         with gunicorn("bench.baseline_app:create_app()", helpdesk_env(base_url), workers=1) as base1, \
