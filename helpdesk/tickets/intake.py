@@ -380,10 +380,15 @@ _BATCHES: dict[str, _Batches] = {}
 
 
 def batches(session: Session) -> bool:
-    """Whether :func:`file_in_batch` may write for ``session``: SQLite, and no transaction begun yet."""
+    """Whether :func:`file_in_batch` may write for ``session``: SQLite, no transaction begun, nothing unflushed.
+
+    (Another caller's batch commits only the leader's session: a session with work of its own keeps its own
+    transaction.)
+    """
     transaction = session.get_transaction()
     return session.get_bind().dialect.name == "sqlite" and not (
-        transaction is not None and transaction._connections)  # noqa: SLF001
+        (transaction is not None and transaction._connections)  # noqa: SLF001
+        or session.new or session.dirty or session.deleted)
 
 
 def file_in_batch(
