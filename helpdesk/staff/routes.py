@@ -9,13 +9,14 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
-from helpdesk.accounts.models import Person, Role
+from helpdesk.accounts.models import Person
 from helpdesk.db import ID_MAX
 from helpdesk.exceptions import HelpdeskError, PermissionDeniedError
 from helpdesk.staff.forms import AssignForm, EscalateForm, MemberForm, StaffUpdateForm
 from helpdesk.tickets.assignment import AssignmentService
 from helpdesk.tickets.forms import ReplyForm, SortForm, UpdateForm
 from helpdesk.tickets.models import Status, Ticket, Visibility
+from helpdesk.tickets.reference import ReferenceData, read_reference
 from helpdesk.tickets.sla import Clock, SlaPolicy, clock_of
 from helpdesk.web import current_user, get_factory, get_session, get_settings, staff_required
 
@@ -58,7 +59,7 @@ def _ticket_page(ticket_id: int, reply_form: ReplyForm) -> str:
     suggestions = get_factory().create_suggester().for_text(f"{ticket.subject}\n{ticket.body}")
     return render_template(
         "staff/detail.html", ticket=ticket, ws=ws, reply_form=reply_form,
-        update_form=_update_form(ticket, ws["queues"], ws["staff"]), suggestions=suggestions,
+        update_form=_update_form(ticket, ws["reference"]), suggestions=suggestions,
     )
 
 
@@ -163,22 +164,18 @@ def escalate(ticket_id: int) -> Response | tuple[str, int]:
     return redirect(url_for("staff.detail", ticket_id=ticket_id))
 
 
-def _update_form(ticket, queues: list[tuple[str, str]] | None = None,  # type: ignore[no-untyped-def]
-                 staff: list[str] | None = None) -> UpdateForm:
-    """The ticket's update form; its choices are the queues (slug, name) and the staff's handles, read here
-    unless given (the ticket page reads them with its other panels)."""
+def _update_form(ticket, reference: ReferenceData | None = None) -> UpdateForm:  # type: ignore[no-untyped-def]
+    """The ticket's update form; its choices are the queues and the staff of the reference data, read here unless
+    given (the ticket page has read them)."""
     form = StaffUpdateForm(
         queue=ticket.queue.slug if ticket.queue else "", status=ticket.status.value,
         priority=ticket.priority.value, assignee=ticket.assignee.handle.lower() if ticket.assignee else "",
     )
-    if queues is None:
-        queues = [(q.slug, q.name) for q in get_factory().create_ticket_service().queues()]
-    if staff is None:
-        staff = [p.handle for p in get_session().scalars(select(Person).where(Person.role.in_([Role.STAFF,
-                                                                                             Role.ADMIN])))]
-    form.queue.choices = [SelectChoice("", "— unsorted —")] + [SelectChoice(slug, name) for slug, name in queues]
+    if reference is None:
+        reference = read_reference(get_session(), parts=("queues", "staff"))
+    form.queue.choices = [SelectChoice("", "— unsorted —")] + [SelectChoice(q.slug, q.name) for q in reference.queues]
     form.assignee.choices = [SelectChoice("", "— nobody —")] + [
-        SelectChoice(handle.lower(), handle) for handle in sorted(staff)
+        SelectChoice(handle.lower(), handle) for handle in sorted(p.handle for p in reference.staff)
     ]
     return form
 

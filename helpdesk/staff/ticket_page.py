@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
 from werkzeug.wrappers import Response
 
-from helpdesk.accounts.models import Identity, Person, Provider, Role
+from helpdesk.accounts.models import Person, Provider
 from helpdesk.audit import AuditEvent
 from helpdesk.db import ID_MAX
 from helpdesk.exceptions import HelpdeskError, InvalidInputError
@@ -40,12 +40,12 @@ from helpdesk.tickets.models import (
     OutboxItem,
     OutboxKind,
     OutboxStatus,
-    Queue,
     Source,
     Status,
     Ticket,
     Visibility,
 )
+from helpdesk.tickets.reference import login_of, read_reference
 from helpdesk.tickets.tags import Tag, TicketTag
 from helpdesk.tickets.workspace import (
     Macro,
@@ -182,12 +182,8 @@ def _delivery_label_and_link(item: Any, ticket: Ticket) -> tuple[str, str | None
 
 def handle_of(person: Any) -> ColumnElement[str]:
     """:attr:`Person.handle` in SQL, for ``person`` (the entity or an alias of it) in the enclosing query: the
-    first GitHub login, else the display name. Read with the row, never by loading each person's identities."""
-    login = (select(Identity.username)
-             .where(Identity.person_id == person.id, Identity.provider == Provider.GITHUB,
-                    Identity.username.is_not(None), Identity.username != "")
-             .order_by(Identity.id).limit(1).scalar_subquery())
-    return func.coalesce(login, person.display_name)
+    GitHub login, else the display name. Read with the row, never by loading each person's identities."""
+    return func.coalesce(login_of(person.id), person.display_name)
 
 
 def load_ticket(viewer: Person, ticket_id: int) -> Ticket:
@@ -284,10 +280,6 @@ def _panels() -> JsonPanels:
             select(Ticket.id, Ticket.subject, Ticket.status, Ticket.created_at)
             .where(Ticket.requester_id == REQUESTER, Ticket.id != TICKET).limit(OTHER_TICKETS),
             Ticket.id.desc()),
-        # Reference data: the update form's queues and staff, the viewer's canned replies.
-        "queues": json_rows(select(Queue.slug, Queue.name), Queue.position, Queue.id),
-        "staff": json_rows(select(handle_of(Person).label("handle"))
-                           .where(Person.role.in_([Role.STAFF, Role.ADMIN])), Person.id),
         # The shared macros and the viewer's own (MacroService.visible's rule), by title.
         "macros": json_rows(select(Macro.id, Macro.title, Macro.body, Macro.shared)
                             .where(or_(Macro.shared.is_(True), Macro.owner_id == VIEWER)), Macro.title, Macro.id),
@@ -359,6 +351,8 @@ def ticket_workspace(ticket: Ticket, viewer: Person, reply_form: Any = None) -> 
     if ticket.merged_into_id is None:  # a merged ticket's page shows where it went instead
         duplicate_scores, _at = duplicates.stored_scores(session, ticket, factory.settings.duplicate_min_similarity,
                                                          now=factory.clock())
+    # The update form's queues and staff: the staff pages' shared reference data (one statement of its own).
+    reference = read_reference(session, parts=("queues", "staff"))
     rows = _panels().read(session, {
         "ticket_id": ticket.id, "requester_id": ticket.requester_id, "viewer_id": viewer.id,
         "presence_since": factory.clock() - PresenceService(session, factory.clock).window,
@@ -398,7 +392,7 @@ def ticket_workspace(ticket: Ticket, viewer: Person, reply_form: Any = None) -> 
                        if i in candidates][:duplicates.SHOWN],
         "escalations": {"escalations": rows["escalations"], "service": escalations, "name": escalations.issue_name,
                         "active": any(e.state.is_active for e in rows["escalations"])},
-        "queues": [(q.slug, q.name) for q in rows["queues"]], "staff": [p.handle for p in rows["staff"]],
+        "reference": reference,
     }
 
 
