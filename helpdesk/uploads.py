@@ -66,13 +66,3 @@ def send_attachment(attachment: Any) -> Response:
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "private, no-store"
     return response
-
-
-def attachment_context() -> dict[str, Any]:
-    """``ticket_attachments(ticket)`` for templates (staff/_attachments.html): one query, when a page asks."""
-    from helpdesk.web import get_factory
-
-    def ticket_attachments(ticket: Any) -> list[Any]:
-        return get_factory().create_ticket_service().attachments_of(ticket.id)
-
-    return {"ticket_attachments": ticket_attachments}

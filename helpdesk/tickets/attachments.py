@@ -319,12 +319,6 @@ def store_rows(session: Session, store: AttachmentStore, checked: Sequence[Check
     return written
 
 
-def attachments_of(session: Session, ticket_id: int) -> list[Attachment]:
-    """A ticket's attachments in the order they came (one indexed query)."""
-    return list(session.scalars(select(Attachment).where(Attachment.ticket_id == ticket_id)
-                                .order_by(Attachment.id)))
-
-
 def as_json(attachment: Attachment, url: str | None = None) -> dict[str, Any]:
     return {"id": attachment.id, "ticket_id": attachment.ticket_id, "message_id": attachment.message_id,
             "filename": attachment.filename, "content_type": attachment.content_type, "size": attachment.size,

@@ -12,12 +12,11 @@ from helpdesk.tickets.attachments import AttachmentTooLargeError, AttachmentType
 from helpdesk.tickets.forms import ReplyForm, TicketForm
 from helpdesk.tickets.limits import TicketLimitError
 from helpdesk.tickets.models import Source, Visibility
-from helpdesk.uploads import allow_upload_body, attachment_context, read_uploads, send_attachment
+from helpdesk.uploads import allow_upload_body, read_uploads, send_attachment
 from helpdesk.web import current_user, get_factory, get_settings, limiter, login_required, public_rate_limit
 
 bp = Blueprint("tickets", __name__)
 bp.url_value_preprocessor(allow_upload_body)  # the web form may carry files (helpdesk.uploads)
-bp.app_context_processor(attachment_context)  # ticket_attachments(ticket) in every template
 
 
 @bp.get("/")

@@ -391,10 +391,6 @@ class TicketService:
             raise NotFoundError("No such attachment on this ticket.")
         return found
 
-    def attachments_of(self, ticket_id: int) -> list[Any]:
-        from helpdesk.tickets.attachments import attachments_of
-
-        return attachments_of(self.session, ticket_id)
 
     # -- filing: Slack and the forum (lenient text) -----------------------------------------------
 
