@@ -99,31 +99,6 @@ def member_loads(session: Session, queue: Queue) -> list[MemberLoad]:
     return sorted(members, key=lambda m: (m.person.handle.lower(), m.person.id))
 
 
-def all_member_loads(session: Session, loads: dict[tuple[int, int], int] | None = None
-                     ) -> dict[int, list[MemberLoad]]:
-    """Every queue's members with their loads, by queue id, in two queries (the board and the API); one when the
-    caller counted the open tickets per ``(queue id, assignee id)`` already (``loads``)."""
-    from helpdesk.tickets.models import open_condition
-
-    if loads is None:
-        # count(*) over the open statuses as literals: an index-only scan of the partial index of open tickets.
-        loads = {(queue_id, person_id): count for queue_id, person_id, count in session.execute(
-            select(Ticket.queue_id, Ticket.assignee_id, func.count())
-            .where(Ticket.queue_id.is_not(None), Ticket.assignee_id.is_not(None), open_condition())
-            .group_by(Ticket.queue_id, Ticket.assignee_id))}
-    rows = session.execute(
-        select(QueueMember.queue_id, QueueMember.last_assigned_at, Queue.wip_limit_per_assignee, Person)
-        .join(Person, Person.id == QueueMember.person_id).join(Queue, Queue.id == QueueMember.queue_id)
-        .where(Person.role.in_([Role.STAFF, Role.ADMIN]), Person.merged_into_id.is_(None))
-    ).unique().all()
-    result: dict[int, list[MemberLoad]] = {}
-    for queue_id, last, limit, person in rows:
-        result.setdefault(queue_id, []).append(MemberLoad(person, loads.get((queue_id, person.id), 0), limit, last))
-    for members in result.values():
-        members.sort(key=lambda m: (m.person.handle.lower(), m.person.id))
-    return result
-
-
 def lock_queue(session: Session, queue_id: int) -> None:
     """Serialise assignments in one queue until the transaction ends."""
     session.execute(select(Queue.id).where(Queue.id == queue_id).with_for_update())

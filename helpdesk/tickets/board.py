@@ -48,7 +48,7 @@ def _counts_statement(reference: ReferenceData, now: datetime, policy: sla.SlaPo
     targets = {q.id: q.first_response_hours for q in reference.queues}
     if not targets:
         return open_tickets
-    # The rule of sla.clock_counts: breached once due, due soon within the queue's warning window.
+    # The rule of sla.clock_state for a running clock: breached once due, due soon within the queue's warning window.
     due = Ticket.first_response_due_at
     widest = max(policy.window(hours) for hours in targets.values())
     soon_edge = case(

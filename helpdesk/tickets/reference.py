@@ -140,7 +140,7 @@ def read_reference(session: Session, viewer: Person | None = None, *, parts: Ite
     data.staff = sorted(people.values(), key=lambda p: (p.handle.lower(), p.id))
     for row in rows.get("members", []):
         person = people.get(row.person_id)
-        if person is None or person.merged:  # as assignment.all_member_loads: staff still here only
+        if person is None or person.merged:  # as assignment.member_loads: staff still here only
             continue
         data.members.setdefault(row.queue_id, []).append(Membership(row.queue_id, person, row.last_assigned_at))
     for memberships in data.members.values():

@@ -851,38 +851,15 @@ class TicketService:
     def queue_summaries(self, policy: sla.SlaPolicy | None = None) -> list[QueueSummary]:
         """Every queue with its open tickets, the oldest of them, its members' room and its clocks; unsorted first.
 
-        ``policy`` is the SLA warning window (default: 20 % of each queue's target).
+        ``policy`` is the SLA warning window (default: 20 % of each queue's target). Two statements: the queues
+        with their members (:mod:`helpdesk.tickets.reference`) and the counts (:mod:`helpdesk.tickets.board`),
+        the same reads the board and ``GET /api/v1/queues`` make.
         """
-        from helpdesk.tickets.models import open_condition
+        from helpdesk.tickets.board import queue_summaries
+        from helpdesk.tickets.reference import read_reference
 
-        # One pass over the partial index of open tickets (assignee, queue, filing time), an index-only scan of the
-        # open tickets however many closed ones the desk keeps (count(*), not count(id): id is not in the index),
-        # grouped by queue and assignee: the queues' counts and oldest, the oldest unassigned and members' loads.
-        counts: dict[int | None, tuple[int, datetime | None]] = {}
-        waiting: dict[int | None, datetime | None] = {}
-        loads: dict[tuple[int, int], int] = {}
-        for queue_id, assignee_id, count, oldest in self.session.execute(
-            select(Ticket.queue_id, Ticket.assignee_id, func.count(), func.min(Ticket.created_at))
-            .where(open_condition()).group_by(Ticket.queue_id, Ticket.assignee_id)
-        ):
-            total, first = counts.get(queue_id, (0, None))
-            counts[queue_id] = (total + count, oldest if first is None or oldest < first else first)
-            if assignee_id is None:
-                waiting[queue_id] = oldest
-            elif queue_id is not None:
-                loads[(queue_id, assignee_id)] = count
-        queues = self.queues()
-        clocks = sla.clock_counts(self.session, queues, self.clock(), policy or sla.SlaPolicy())
-        members = assignment.all_member_loads(self.session, loads)
-        summaries = [QueueSummary(None, *counts.get(None, (0, None)), oldest_waiting_at=waiting.get(None))]
-        for queue in queues:
-            loads = members.get(queue.id, [])
-            due_soon, breached = clocks.get(queue.id, (0, 0))
-            summaries.append(QueueSummary(
-                queue, *counts.get(queue.id, (0, None)), members=loads, capacity_left=sum(m.room for m in loads),
-                due_soon=due_soon, breached=breached, oldest_waiting_at=waiting.get(queue.id),
-            ))
-        return summaries
+        reference = read_reference(self.session, parts=("queues", "members"))
+        return queue_summaries(self.session, reference, self.clock(), policy)
 
     def awaiting_triage(self, limit: int = 100) -> list[Ticket]:
         """Open tickets with no queue, oldest first: what triage left for a person (or never saw)."""

@@ -24,9 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import and_, case, func, literal, select
-from sqlalchemy.orm import Session
-
 from helpdesk.tickets.models import Queue, Status, Ticket
 
 if TYPE_CHECKING:
@@ -144,34 +141,6 @@ def clock_of(ticket: Ticket, now: datetime, policy: SlaPolicy) -> Clock | None:
         first_response_at=ticket.first_response_at, status=ticket.status,
         target_hours=ticket.queue.first_response_hours if ticket.queue else None, now=now, policy=policy,
     )
-
-
-def clock_counts(session: Session, queues: list[Queue], now: datetime, policy: SlaPolicy
-                 ) -> dict[int, tuple[int, int]]:
-    """``(due soon, breached)`` open tickets per queue id, counted by the database in one grouped statement over
-    the partial index of running clocks (``ix_ticket_clock_running``): only tickets near or past their due time
-    are read, and none of them is sent to Python. The same rule as :func:`clock_state` for a running clock:
-    breached once due, due soon within the queue's warning window."""
-    from helpdesk.tickets.models import open_condition
-
-    targets = {q.id: q.first_response_hours for q in queues}
-    counts = {queue_id: (0, 0) for queue_id in targets}
-    if not targets:
-        return counts
-    widest = max(policy.window(hours) for hours in targets.values())
-    due = Ticket.first_response_due_at
-    soon_edge = case(*[(Ticket.queue_id == queue_id, literal(now + policy.window(hours), due.type))
-                       for queue_id, hours in targets.items()])
-    now_value = literal(now, due.type)
-    for queue_id, due_soon, breached in session.execute(
-        select(Ticket.queue_id, func.count(case((and_(due > now_value, due <= soon_edge), 1))),
-               func.count(case((due <= now_value, 1))))
-        .where(open_condition(), Ticket.first_response_at.is_(None), Ticket.sla_paused_at.is_(None),
-               due.is_not(None), Ticket.queue_id.in_(targets), due <= now + widest)
-        .group_by(Ticket.queue_id)
-    ):
-        counts[queue_id] = (due_soon, breached)
-    return counts
 
 
 # -- moving the clock (uncommitted; the caller commits) ------------------------------------------------
