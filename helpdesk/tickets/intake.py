@@ -136,13 +136,20 @@ def _null(table: Any, column: str) -> Any:
 
 
 def _person_select(*columns: Any) -> Any:
-    """``columns`` FROM the requester's (unmerged) person, found by the identity the channel names."""
+    """``columns`` FROM the identity the channel names, when its person is not merged away.
+
+    Only the identity is in FROM (found on its unique index) and the person is read by its primary key in a
+    scalar subquery, which the planner cannot turn into a join. As a join, PostgreSQL without statistics yet (a
+    new desk, or a generic plan made while the table was small) chose a scan of every person with the identity
+    looked up once per person: a cost that grew with the number of people, on every new ticket.
+    """
+    person, identity = Person.__table__, Identity.__table__
+    merged_into = select(person.c.merged_into_id).where(person.c.id == identity.c.person_id).scalar_subquery()
     return (
-        select(*columns, Person.__table__.c.id)
-        .select_from(Person.__table__.join(Identity.__table__, Identity.__table__.c.person_id == Person.__table__.c.id))
-        .where(Identity.__table__.c.provider == _param(Identity.__table__, "provider"),
-               Identity.__table__.c.external_id == _param(Identity.__table__, "external_id", "author"),
-               Person.__table__.c.merged_into_id.is_(None))
+        select(*columns, identity.c.person_id)
+        .where(identity.c.provider == _param(identity, "provider"),
+               identity.c.external_id == _param(identity, "external_id", "author"),
+               merged_into.is_(None))
     )
 
 

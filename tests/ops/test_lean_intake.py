@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
+from helpdesk.accounts.models import Person
 from helpdesk.audit import AuditEvent
 from helpdesk.config import Settings
 from helpdesk.tickets.models import InboundDelivery, OutboxItem, Ticket
@@ -105,3 +106,23 @@ def test_a_retried_event_from_a_known_asker_is_stored_once(client: FlaskClient, 
         Ticket.id).order_by(None)) is not None
     assert len(db_session.scalars(select(Ticket.id)).all()) == 2
     assert len(db_session.scalars(select(OutboxItem.id).where(OutboxItem.kind == "ack")).all()) == 2
+
+
+def test_a_question_never_files_for_a_person_merged_away(
+    client: FlaskClient, db_session: Session, make_person: Callable[..., Person],
+) -> None:
+    """The lean path reads the requester from the identity, checking the person is not merged: an identity left
+    on a merged person (merges move identities, but a record can lag) files for the survivor, through the
+    general path, never for the merged record."""
+    first = message_event("Where is the TAP service?", event_id="Ev20", ts="1700000020.000100")
+    assert send(client, EVENTS, first).status_code == 200
+    fresh(db_session)
+    asker = db_session.scalars(select(Ticket)).one().requester
+    survivor = make_person("survivor")
+    asker.merged_into_id = survivor.id
+    db_session.commit()
+    again = message_event("The TAP service answers 503", event_id="Ev21", ts="1700000021.000100")
+    assert send(client, EVENTS, again).status_code == 200
+    fresh(db_session)
+    second = db_session.scalars(select(Ticket).where(Ticket.subject == "The TAP service answers 503")).one()
+    assert second.requester_id == survivor.id
