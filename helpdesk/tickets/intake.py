@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover - not on Windows: the turn is then per p
 
 from sqlalchemy import Insert, String, Text, bindparam, cast, func, insert, literal, null, select, union_all
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from helpdesk.accounts.models import Identity, Person
@@ -262,7 +262,11 @@ def _across_processes(database: str | None) -> Iterator[None]:
     if fd is None:
         yield
         return
-    fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+    except OSError:  # a file system without locks (NFS without lockd): SQLite's busy handler still guards
+        yield
+        return
     try:
         yield
     finally:
@@ -479,7 +483,10 @@ def _write_batch(session: Session, batch: list[_Pending]) -> None:
                 _SAVEPOINT.run(connection, {})
                 try:
                     pending.ticket_id = pending.write(connection)
-                except IntegrityError as exc:  # this delivery only: stored before (or earlier in this batch)
+                except OperationalError:  # the database itself (locked, disk full, gone): the whole batch fails
+                    raise
+                except Exception as exc:  # noqa: BLE001 - this delivery only: stored before (IntegrityError), or
+                    # a value the database refused (DataError, an encoding error): its own caller is told
                     _ROLLBACK_TO.run(connection, {})
                     pending.error = exc
                 _RELEASE.run(connection, {})

@@ -64,7 +64,7 @@ def model_text(title: str, body: str) -> str:
 WORD = re.compile(r"(?u)\b\w[\w.]*\w\b|\b\w\b")
 #: Noise in pasted text: a URL's query string or fragment, hexadecimal addresses and hashes, long numbers
 #: (visit and object ids, timestamps, line numbers), and the user's own part of a path.
-URL_TAIL = re.compile(r"(https?://\S+?)[?#]\S*")
+URL = re.compile(r"https?://\S+")  # each URL read once: a lazy match up to "?" or "#" was quadratic on long runs
 HEX = re.compile(r"\b0x[0-9a-f]+\b|\b(?=[a-f]*\d)(?=\d*[a-f])[0-9a-f]{8,}\b", re.IGNORECASE)
 LONG_NUMBER = re.compile(r"\b\d{5,}\b")
 USER_PATH = re.compile(r"(/(?:home|Users|scratch|project|nb/user))/[\w.@-]+", re.IGNORECASE)
@@ -74,7 +74,7 @@ HUMP = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+\d*|[A-Z]+\d*|\d+")
 
 def clean(text: str) -> str:
     """Pasted text without the parts that only add noise (query strings, hex, long numbers, user names)."""
-    text = URL_TAIL.sub(r"\1", text)
+    text = URL.sub(lambda url: re.split(r"[?#]", url[0], maxsplit=1)[0], text)
     text = USER_PATH.sub(r"\1", text)
     return LONG_NUMBER.sub(" ", HEX.sub(" ", text))
 

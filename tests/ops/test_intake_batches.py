@@ -194,3 +194,28 @@ def test_a_failed_commit_fails_every_delivery_of_the_batch_and_stores_none(
     assert statuses == [500] * 4  # none acknowledged: Slack sends them again
     fresh(db_session)
     assert count(db_session, Ticket.id) == 2
+
+
+def test_a_delivery_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_stored(
+    app: Flask, db_session: Session, known_askers: Callable[[int], None], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    known_askers(2)
+    original = intake._write_sqlite  # noqa: SLF001
+
+    def refuse_one(connection, statement, params, **kwargs):  # type: ignore[no-untyped-def]
+        if params["subject"] == "Refused":
+            original(connection, statement, params, **kwargs)  # some rows written, then the database says no
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return original(connection, statement, params, **kwargs)
+
+    monkeypatch.setattr(intake, "_write_sqlite", refuse_one)
+    requests = [signed_slack_request(message_event(subject, user=f"W{i % 2:03d}", event_id=f"EvR{i}",
+                                                   ts=f"1700000300.{i:06d}"))
+                for i, subject in enumerate(["Kept before", "Refused", "Kept after"])]
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    statuses = deliver_together(app, requests)
+    assert statuses == [200, 500, 200]  # only the refused one is sent again by Slack
+    fresh(db_session)
+    subjects = set(db_session.scalars(select(Ticket.subject)))
+    assert {"Kept before", "Kept after"} <= subjects and "Refused" not in subjects
+    assert count(db_session, OutboxItem.id, OutboxItem.kind == "ack") == count(db_session, Ticket.id)
