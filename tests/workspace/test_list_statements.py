@@ -5,12 +5,10 @@ or per person."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from helpdesk.accounts.models import Person, Role
@@ -19,6 +17,7 @@ from helpdesk.tickets.assignment import AssignmentService
 from helpdesk.tickets.models import Queue, Source
 from helpdesk.tickets.saved_views import SavedViewService
 from helpdesk.tickets.services import TicketService
+from tests.support.statements import counting
 
 #: The most statements each page may send, the sign-in's own read of the session included.
 LIMITS = {
@@ -28,24 +27,6 @@ LIMITS = {
     "/api/v1/queues": 3,
     "/api/v1/tickets?status=any": 3,
 }
-
-
-@contextmanager
-def counting(app: Flask) -> Iterator[list[str]]:
-    engine = app.extensions["helpdesk"].engine
-    seen: list[str] = []
-
-    def listener(*args: object) -> None:
-        # SQLite's explicit BEGIN DEFERRED (helpdesk.db) opens the transaction; PostgreSQL's driver does that
-        # without a statement of its own. Only queries count.
-        if not str(args[2]).startswith("BEGIN"):
-            seen.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
 
 
 def test_lists_send_the_same_few_statements_for_few_and_many_tickets_queues_and_staff(
@@ -96,7 +77,7 @@ def test_lists_send_the_same_few_statements_for_few_and_many_tickets_queues_and_
         found = {}
         for path in LIMITS:
             assert client.get(path).status_code == 200, path  # warm-up: a first request may record a sign-in
-            with counting(app) as seen:
+            with counting(app.extensions["helpdesk"].engine, queries_only=True) as seen:
                 response = client.get(path)
             assert response.status_code == 200, path
             found[path] = len(seen)

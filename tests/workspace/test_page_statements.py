@@ -3,12 +3,11 @@ tickets as for 30 (no query per row or per candidate), and the ticket page score
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from helpdesk.accounts.models import Person
@@ -16,21 +15,7 @@ from helpdesk.accounts.services import AccountService
 from helpdesk.tickets import duplicates
 from helpdesk.tickets.models import Source, Ticket, Visibility
 from helpdesk.tickets.services import TicketService
-
-
-@contextmanager
-def counting(app: Flask) -> Iterator[list[str]]:
-    engine = app.extensions["helpdesk"].engine
-    seen: list[str] = []
-
-    def listener(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
+from tests.support.statements import counting
 
 
 def test_board_queues_and_ticket_page_statements_do_not_grow_with_tickets(
@@ -51,7 +36,7 @@ def test_board_queues_and_ticket_page_statements_do_not_grow_with_tickets(
             tickets.reply(sam, ticket, f"Looking at it {i}", Visibility.PUBLIC)
 
     def statements(path: str, **kwargs: object) -> int:
-        with counting(app) as seen:
+        with counting(app.extensions["helpdesk"].engine) as seen:
             assert client.get(path, **kwargs).status_code == 200
         return len(seen)
 

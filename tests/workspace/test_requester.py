@@ -204,7 +204,7 @@ def test_resolved_tickets_close_after_the_configured_days(desk, make_settings, s
 
 
 def test_my_tickets_show_status_and_last_reply(desk, client, login, app) -> None:  # type: ignore[no-untyped-def]
-    from tests.workspace.test_ticket_page import counting_queries
+    from tests.support.statements import counting
 
     dana = login("dana")
     session = desk.session()
@@ -216,7 +216,7 @@ def test_my_tickets_show_status_and_last_reply(desk, client, login, app) -> None
     for n in range(5):
         service.reply(me, web_ticket(desk, session, me, f"more {n}").id, f"Follow-up {n}")
     session.close()
-    with counting_queries(app.extensions["helpdesk"].engine) as statements:
+    with counting(app.extensions["helpdesk"].engine) as statements:
         html = client.get("/tickets/").get_data(as_text=True)
     rows = html[html.index("<tbody>"):]
     assert "Try the DP0.2 collection" in rows and "Internal: she may need" not in rows

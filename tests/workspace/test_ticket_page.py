@@ -3,10 +3,8 @@ knowledge-base links, the requester panel and colleague presence."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from helpdesk.accounts.models import Person, Role
 from helpdesk.audit import AuditEvent
@@ -16,21 +14,8 @@ from helpdesk.tickets.models import Message, OutboxItem, OutboxStatus, Source, S
 from helpdesk.tickets.workspace import Macro, MacroService, PresenceAction, PresenceService, render_placeholders
 from tests.conftest import csrf_token_from
 from tests.support.clock import Clock
+from tests.support.statements import counting
 from tests.workspace.conftest import requester_with_email, staff, web_ticket
-
-
-@contextmanager
-def counting_queries(engine):  # type: ignore[no-untyped-def]
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _slack_ticket(desk, session, requester, ts: str = "1700000000.000100"):  # type: ignore[no-untyped-def]
@@ -91,7 +76,7 @@ def test_the_page_reads_a_bounded_number_of_queries(desk, client, login, app) ->
             service.reply(sam, ticket.id, f"Answer {n}.")
             service.update(sam, ticket.id, {"priority": ["high", "low"][n % 2]})
         session.close()
-        with counting_queries(app.extensions["helpdesk"].engine) as statements:
+        with counting(app.extensions["helpdesk"].engine) as statements:
             assert client.get(f"/staff/tickets/{ticket.id}").status_code == 200
         return statements
 

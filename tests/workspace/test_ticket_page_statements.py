@@ -12,8 +12,8 @@ from helpdesk.tickets.attachments import Attachment
 from helpdesk.tickets.models import Direction, Escalation, Incident, IncidentTicket, Message, Source, Ticket, Visibility
 from helpdesk.tickets.tags import TAGS_PER_TICKET_MAX
 from helpdesk.tickets.workspace import Macro, PresenceAction, TicketPresence, TicketRating
+from tests.support.statements import counting
 from tests.workspace.conftest import requester_with_email, staff
-from tests.workspace.test_ticket_page import counting_queries
 
 #: The page's budget: the signed-in person, the ticket, and the page's few reads (issue #12).
 MAX_STATEMENTS = 8
@@ -108,7 +108,7 @@ def test_ticket_page_statements_do_not_grow_with_what_the_ticket_holds(desk, cli
     counts, pages = {}, {}
     for ticket_id in (small, large):
         assert client.get(f"/staff/tickets/{ticket_id}").status_code == 200  # the first view scores duplicates
-        with counting_queries(app.extensions["helpdesk"].engine) as seen:
+        with counting(app.extensions["helpdesk"].engine) as seen:
             response = client.get(f"/staff/tickets/{ticket_id}")
         assert response.status_code == 200
         counts[ticket_id], pages[ticket_id] = len(seen), response.get_data(as_text=True)
