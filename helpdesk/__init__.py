@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from helpdesk.staff import knowledge as _knowledge  # noqa: F401 - knowledge gaps and drafts, on the staff blueprint
     from helpdesk.staff import lists as _lists  # noqa: F401 - the board, ticket lists, bulk actions, saved views
     from helpdesk.staff import macros as _macros  # noqa: F401 - canned replies, on the staff blueprint
-    from helpdesk.staff import ticket_page as _ticket_page  # noqa: F401 - the ticket page's workspace
+    from helpdesk.staff import ticket_actions as _ticket_actions  # noqa: F401 - the ticket page's actions
     from helpdesk.staff.routes import bp as staff_bp
     from helpdesk.tickets.routes import bp as tickets_bp
 

@@ -2,11 +2,12 @@
 requester panel, the colleague-presence warning and the side panels (attachments, merged conversations,
 incident, possible duplicates, escalations).
 
-Registered on the staff blueprint (``helpdesk.staff.routes.bp``). The page itself is ``staff.detail``; its view
-reads the ticket with :func:`load_ticket` (one statement) and everything else with :func:`ticket_workspace`: each
-list the page shows is a query read back as JSON (:mod:`helpdesk.json_rows`), all of them side by side in one
-statement, with people's handles read by join. So the page sends the same few statements however many messages,
-events, tags, files or other tickets there are (issue #12; tests/workspace/test_ticket_page_statements.py).
+No routes here: the page's small actions are in :mod:`helpdesk.staff.ticket_actions`. The page itself is
+``staff.detail``; its view reads the ticket with :func:`load_ticket` (one statement) and everything else with
+:func:`ticket_workspace`: each list the page shows is a query read back as JSON (:mod:`helpdesk.json_rows`), all
+of them side by side in one statement, with people's handles read by join. So the page sends the same few
+statements however many messages, events, tags, files or other tickets there are (issue #12;
+tests/workspace/test_ticket_page_statements.py).
 """
 
 from __future__ import annotations
@@ -18,18 +19,15 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
-from flask import flash, jsonify, redirect, request, url_for
+from flask import request
 from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
-from werkzeug.wrappers import Response
 
 from helpdesk.accounts.models import Person, Provider
 from helpdesk.audit import AuditEvent
 from helpdesk.db import ID_MAX
-from helpdesk.exceptions import HelpdeskError, InvalidInputError
 from helpdesk.json_rows import JsonPanels, JsonRows, json_rows
 from helpdesk.programs.models import Application, Program
-from helpdesk.staff.routes import bp
 from helpdesk.tickets import duplicates
 from helpdesk.tickets.attachments import INLINE_TYPES, Attachment
 from helpdesk.tickets.models import (
@@ -49,13 +47,12 @@ from helpdesk.tickets.reference import login_of, read_reference
 from helpdesk.tickets.tags import Tag, TicketTag
 from helpdesk.tickets.workspace import (
     Macro,
-    PresenceAction,
     PresenceService,
     TicketPresence,
     TicketRating,
     render_placeholders,
 )
-from helpdesk.web import current_user, get_factory, get_session, get_settings, staff_required
+from helpdesk.web import get_factory, get_session, get_settings
 
 #: Outbox kinds that deliver a message of the ticket (their state is shown on the message).
 MESSAGE_DELIVERIES = (OutboxKind.REPLY.value, OutboxKind.EMAIL_REPLY.value)
@@ -394,78 +391,6 @@ def ticket_workspace(ticket: Ticket, viewer: Person, reply_form: Any = None) -> 
                         "active": any(e.state.is_active for e in rows["escalations"])},
         "reference": reference,
     }
-
-
-@bp.context_processor
-def _identity_label() -> dict[str, object]:
-    return {"identity_label": identity_label}
-
-
-# -- routes ------------------------------------------------------------------------------------------
-
-
-@bp.get("/kb.json")
-@staff_required
-def kb_json() -> Response:
-    """Knowledge-base articles for the reply box: title, absolute URL and the Markdown link to insert."""
-    hits = kb_hits(request.args.get("q", ""))
-    return jsonify([{**hit, "url": absolute(str(hit["url"])),
-                     "markdown": f"[{hit['title']}]({absolute(str(hit['url']))})"} for hit in hits])
-
-
-@bp.post("/tickets/<int:ticket_id>/presence")
-@staff_required
-def presence(ticket_id: int) -> Response:
-    """Heartbeat of an open ticket page (helpdesk/static/presence.js): who else is viewing or replying."""
-    user = current_user()
-    assert user is not None
-    get_factory().create_ticket_service().get(user, ticket_id)  # 404 for a ticket that does not exist
-    payload = request.get_json(silent=True) or {}
-    raw = payload.get("action", "viewing") if isinstance(payload, dict) else "viewing"
-    service = PresenceService(get_session(), get_factory().clock)
-    if raw == "leaving":
-        service.leave(user, ticket_id)
-        return jsonify({"others": []})
-    try:
-        action = PresenceAction(raw)
-    except ValueError as exc:
-        raise InvalidInputError.for_field("action", "action is viewing, replying or leaving.") from exc
-    others = service.beat(user, ticket_id, action)
-    return jsonify({"others": [{"name": c.name, "action": c.action.value} for c in others]})
-
-
-@bp.post("/tickets/<int:ticket_id>/tags")
-@staff_required
-def ticket_tags(ticket_id: int) -> Response:
-    """Make the ticket's tags exactly those typed (comma-separated); audited by the ticket service."""
-    # The CSRF token was checked before this view ran (helpdesk.web.csrf guards every POST).
-    try:
-        names = get_factory().create_ticket_service().set_tags(current_user(), ticket_id,
-                                                               request.form.get("tags", "")[:2000])
-    except HelpdeskError as exc:
-        if exc.status_code == 404:
-            raise
-        flash(exc.message, "error")
-    else:
-        flash("Tags: " + (", ".join(names) if names else "none") + ".", "success")
-    return redirect(url_for("staff.detail", ticket_id=ticket_id))
-
-
-@bp.post("/tickets/<int:ticket_id>/deliveries/<int:item_id>/retry")
-@staff_required
-def delivery_retry(ticket_id: int, item_id: int) -> Response:
-    """Send a failed delivery of this ticket again (the outbox page's retry, from the timeline)."""
-    service = get_factory().create_outbox_service()
-    item = get_session().get(OutboxItem, item_id)
-    try:
-        if item is None or item.ticket_id != ticket_id:
-            raise InvalidInputError(f"Delivery {item_id} is not one of ticket #{ticket_id}.")
-        service.retry(current_user(), item_id)
-    except HelpdeskError as exc:
-        flash(exc.message, "error")
-    else:
-        flash(f"Delivery outbox-{item_id} will be sent again.", "success")
-    return redirect(url_for("staff.detail", ticket_id=ticket_id))
 
 
 def visibility_label(message: Message) -> str:

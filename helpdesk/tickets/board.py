@@ -14,6 +14,7 @@ the tickets near or past their due time); PostgreSQL runs them as one Append. No
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,9 +23,30 @@ from sqlalchemy.orm import Session
 
 from helpdesk.tickets import sla
 from helpdesk.tickets.assignment import MemberLoad
-from helpdesk.tickets.models import Ticket, open_condition
+from helpdesk.tickets.models import Queue, Ticket, open_condition
 from helpdesk.tickets.reference import ReferenceData
-from helpdesk.tickets.services import QueueSummary
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    queue: Queue | None
+    open_count: int
+    oldest_open_at: datetime | None
+    #: The queue's members and their loads (helpdesk.tickets.assignment); empty for the unsorted tickets.
+    members: list[MemberLoad] = field(default_factory=list)
+    #: Open tickets the members can still take under the queue's limit; None for the unsorted tickets.
+    capacity_left: int | None = None
+    #: Open tickets whose first response is due soon, or overdue (helpdesk.tickets.sla).
+    due_soon: int = 0
+    breached: int = 0
+    #: Filing time of the oldest open ticket that has no owner yet.
+    oldest_waiting_at: datetime | None = None
+
+    @property
+    def no_room(self) -> bool:
+        """Back-pressure: nobody in the queue can take another ticket."""
+        return self.capacity_left == 0
+
 
 _OPEN, _CLOCKS = 0, 1
 

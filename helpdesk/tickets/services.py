@@ -27,7 +27,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +74,7 @@ from helpdesk.tickets.queue_cache import QUEUE_CACHE
 from helpdesk.tickets.workspace import EmailOptOut, TicketRating, check_rating
 
 if TYPE_CHECKING:
+    from helpdesk.tickets.board import QueueSummary
     from helpdesk.triage import TriageEngine
 
 log = logging.getLogger("helpdesk.tickets")
@@ -217,27 +218,6 @@ class Received:
 class Page:
     items: list[Ticket]
     next_cursor: str | None
-
-
-@dataclass(frozen=True)
-class QueueSummary:
-    queue: Queue | None
-    open_count: int
-    oldest_open_at: datetime | None
-    #: The queue's members and their loads (helpdesk.tickets.assignment); empty for the unsorted tickets.
-    members: list[assignment.MemberLoad] = field(default_factory=list)
-    #: Open tickets the members can still take under the queue's limit; None for the unsorted tickets.
-    capacity_left: int | None = None
-    #: Open tickets whose first response is due soon, or overdue (helpdesk.tickets.sla).
-    due_soon: int = 0
-    breached: int = 0
-    #: Filing time of the oldest open ticket that has no owner yet.
-    oldest_waiting_at: datetime | None = None
-
-    @property
-    def no_room(self) -> bool:
-        """Back-pressure: nobody in the queue can take another ticket."""
-        return self.capacity_left == 0
 
 
 class TicketService:
