@@ -305,15 +305,28 @@ def writer_turn(session: Session) -> Iterator[None]:
             raise
 
 
+def _begun(session: Session) -> bool:
+    """Whether the session's transaction has a connection already (a statement was sent, or is unflushed)."""
+    transaction = session.get_transaction()
+    return bool((transaction is not None and transaction._connections)  # noqa: SLF001
+                or session.new or session.dirty or session.deleted)
+
+
 def insert_new_ticket(
     session: Session, *, provider: str, author: str, values: dict[str, Any], audit_data: dict[str, Any],
     delivery_source: str, delivery_keys: Sequence[str], outbox_kinds: Sequence[tuple[str, str]], now: datetime,
+    whole_transaction: bool = False,
 ) -> int | None:
     """Insert a known requester's new ticket with its audit event, ledger keys and outbox items; uncommitted.
 
     ``values`` holds :data:`TICKET_COLUMNS`; ``outbox_kinds`` the outbox items as ``(kind, prefix)`` pairs,
     each deduplicated by ``<prefix>:<ticket id>`` (``("ack", "ack")`` is the acknowledgement). Returns the
     ticket's id, or None when no person has that identity (then nothing was written).
+
+    ``whole_transaction``: the caller will write nothing more before it commits. On PostgreSQL, when the
+    session has not begun a transaction yet, the statement is then sent in autocommit: being one statement it
+    is atomic by itself, and it is committed in the same round trip, where ``BEGIN``, the statement and
+    ``COMMIT`` are three (the caller's commit then has nothing to send). Elsewhere it changes nothing.
 
     Raises
     ------
@@ -330,6 +343,14 @@ def insert_new_ticket(
                       search_text=search_text,
                       audit_data=audit_data, ledger_source=delivery_source, payload={},
                       outbox_status=OutboxStatus.PENDING.value)
+        if whole_transaction and not _begun(session):
+            connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            ticket_id = statement.execute(connection, params).scalar()
+            if ticket_id is None:
+                # Nobody has the identity, nothing was written: end the autocommit "transaction" (nothing to
+                # send) so the caller's general path gets the ordinary transaction it needs.
+                session.commit()
+            return ticket_id
         return statement.execute(session, params).scalar()
     return _write_sqlite(session.connection(), statement, params, audit_data=audit_data,
                          delivery_source=delivery_source, delivery_keys=delivery_keys, kinds=kinds, now=now,
@@ -396,10 +417,7 @@ def batches(session: Session) -> bool:
     (Another caller's batch commits only the leader's session: a session with work of its own keeps its own
     transaction.)
     """
-    transaction = session.get_transaction()
-    return session.get_bind().dialect.name == "sqlite" and not (
-        (transaction is not None and transaction._connections)  # noqa: SLF001
-        or session.new or session.dirty or session.deleted)
+    return session.get_bind().dialect.name == "sqlite" and not _begun(session)
 
 
 def file_in_batch(

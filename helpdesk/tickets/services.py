@@ -500,11 +500,14 @@ class TicketService:
             if ticket_id is None:
                 return None, ((decision, queue) if decision is not None else None)
             return Received(ticket_id, created=True), None
+        # Read before the insert (it may query the queues): when no owner is assigned, the INSERT is the whole
+        # transaction, which PostgreSQL commits in the same round trip.
+        assigns = queue_id is not None and QUEUE_CACHE.has_members(self.session, queue_id, now)
         with intake.writer_turn(self.session):
-            ticket_id = intake.insert_new_ticket(self.session, **write)
+            ticket_id = intake.insert_new_ticket(self.session, **write, whole_transaction=not assigns)
             if ticket_id is None:
                 return None, ((decision, queue) if decision is not None else None)
-            if queue_id is not None and QUEUE_CACHE.has_members(self.session, queue_id, now):
+            if assigns:
                 assignment.assign_owner(self.session, ticket_id, strategy=self.owner_strategy, now=now)
             self.session.commit()  # the delivery keys' unique constraint turns a duplicate into a rollback
         return Received(ticket_id, created=True), None

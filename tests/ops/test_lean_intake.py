@@ -126,3 +126,41 @@ def test_a_question_never_files_for_a_person_merged_away(
     fresh(db_session)
     second = db_session.scalars(select(Ticket).where(Ticket.subject == "The TAP service answers 503")).one()
     assert second.requester_id == survivor.id
+
+
+def test_on_postgresql_a_known_askers_ticket_is_one_round_trip(
+    app: Flask, client: FlaskClient, db_session: Session, settings: Settings, tmp_path: pytest.TempPathFactory,
+) -> None:
+    """The lean statement is the whole transaction (no owner to assign here): PostgreSQL gets it in autocommit,
+    so the wire carries the statement alone, not BEGIN, the statement and COMMIT (three round trips). The trace
+    starts once the pool has handed the connection out, after its liveness ping."""
+    if db_session.get_bind().dialect.name != "postgresql":
+        pytest.skip("round trips are PostgreSQL's: SQLite runs in the process")
+    from psycopg import pq
+
+    question = "Butler cannot find calexp in the DP0.2 collection"
+    assert send(client, EVENTS, message_event(question, event_id="Ev30", ts="1700000030.000100")).status_code == 200
+    trace = tmp_path / "wire.trace"  # libpq's own trace of every protocol message the desk sends
+    traced = []
+    with trace.open("w") as sink:
+
+        def on_checkout(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+            dbapi_connection.pgconn.trace(sink.fileno())
+            dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+            traced.append(dbapi_connection)
+
+        engine = app.extensions["helpdesk"].engine
+        event.listen(engine, "checkout", on_checkout)
+        try:
+            response = send(client, EVENTS, message_event(question, event_id="Ev31", ts="1700000031.000100"))
+        finally:
+            event.remove(engine, "checkout", on_checkout)
+            for connection in traced:
+                connection.pgconn.untrace()
+    assert response.status_code == 200
+    sent = [line.split("\t") for line in trace.read_text().splitlines() if line.startswith("F\t")]
+    # A round trip ends with a simple Query or with the Sync after Parse/Bind/Execute.
+    trips = [fields[3] if fields[2] == "Query" else "extended" for fields in sent if fields[2] in ("Query", "Sync")]
+    assert trips == ["extended"], trips
+    fresh(db_session)
+    assert len(db_session.scalars(select(Ticket.id).where(Ticket.subject == question)).all()) == 2
