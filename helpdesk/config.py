@@ -168,6 +168,13 @@ class Settings(BaseSettings):
         "`helpdesk escalations sync` does), in a thread of its own so deliveries never wait on the tracker. "
         "0 turns it off (run the command from cron instead).",
     )
+    statistics_interval_seconds: float = Field(
+        300.0, ge=0,
+        description="How often `helpdesk worker` refreshes the database's planner statistics where nothing else "
+        "does: on SQLite it analyses each table whose row count changed by 50 rows and 10 % since its statistics "
+        "were taken; on PostgreSQL, only when autovacuum is off (for the server or the table), each table past "
+        "autovacuum's own analyze threshold. `helpdesk db upgrade` always refreshes them. 0 turns it off.",
+    )
 
     open_tickets_per_person: int = Field(
         0, ge=0,

@@ -97,6 +97,7 @@ class OutboxWorker:
         self._build = channel_for or (lambda name: build_channel(settings, name))
         self.stopping = threading.Event()
         self._idle_swept_at: float | None = None
+        self._statistics_at: float | None = None
 
     def channel(self, name: str) -> Channel:
         if name not in self._channels:
@@ -112,6 +113,7 @@ class OutboxWorker:
         self.sweep_idle()
         self.sweep_auto_close()
         self.sweep_attachments()
+        self.refresh_statistics()
         while not self.stopping.is_set():
             claimed = self.claim()
             if not claimed:
@@ -174,6 +176,23 @@ class OutboxWorker:
             log.warning("idle sweep skipped: %s", exc.orig)
         finally:
             session.close()
+
+    def refresh_statistics(self) -> list[str] | None:
+        """Analyse the tables whose planner statistics went stale where nothing else does (helpdesk.maintenance),
+        every ``HELPDESK_STATISTICS_INTERVAL_SECONDS``; returns what was analysed, None when it was not time."""
+        interval = self.settings.statistics_interval_seconds
+        now = time.monotonic()
+        if interval <= 0 or (self._statistics_at is not None and now - self._statistics_at < interval):
+            return None
+        self._statistics_at = now
+        from helpdesk.maintenance import refresh_statistics
+
+        engine = self.session_factory.kw["bind"]
+        try:
+            return refresh_statistics(engine)
+        except DBAPIError as exc:  # a lock held too long, an outage: the next round tries again
+            log.warning("statistics refresh skipped: %s", exc.orig)
+            return None
 
     def sweep_sla(self) -> None:
         """Queue the warnings of first responses that entered their warning window (each once; see sla_warnings)."""
