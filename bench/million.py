@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import event, func, insert, select, text
 
-from bench.harness import bench_database, progress, report
+from bench.harness import analyze, bench_database, progress, report
 
 TICKETS = int(os.environ.get("HELPDESK_BENCH_TICKETS", "20000"))
 REQUESTS = int(os.environ.get("HELPDESK_BENCH_REQUESTS", "60"))
@@ -191,8 +191,7 @@ def fill(url: str, count: int) -> dict[str, object]:
         progress(f"search index in {timings['search index']:.0f} s")
         conn.execute(text("DROP TABLE bench_pool"))
     started = time.perf_counter()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE" if dialect == "postgresql" else "ANALYZE"))
+    analyze(engine.url.render_as_string(hide_password=False), vacuum=True)
     timings["analyze"] = time.perf_counter() - started
     with engine.connect() as conn:
         messages = conn.execute(text("SELECT count(*) FROM message")).scalar_one()

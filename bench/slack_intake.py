@@ -8,7 +8,10 @@ For SQLite and for PostgreSQL (each in its own block, the same lines every time)
    (the order turns each round). Every helpdesk request is a distinct, freshly signed ``event_callback`` for
    a message in a support channel, so each one files a ticket. The 500 requesters are known after the
    warm-up (a first-time requester costs the person's rows besides). Each round's ratio is against the
-   baseline of the same round; the median and the range of the rounds are printed, none is dropped;
+   baseline of the same round; the median and the range of the rounds are printed, none is dropped.
+   After the warm-up both databases are analysed, as autovacuum (or the helpdesk worker, where autovacuum is
+   off) leaves a desk in use: without statistics PostgreSQL keeps, per connection, foreign-key check plans
+   made while the tables were empty (sequential scans), and every new ticket then costs more than the last;
 2. the helpdesk paced at half of its median peak (latency counted from the scheduled send time), for the
    p99 acknowledgement time;
 3. the tickets counted: every acknowledged event must be stored.
@@ -36,6 +39,7 @@ from bench.harness import (
     Request,
     Server,
     Spread,
+    analyze,
     bench_database,
     count_rows,
     gunicorn,
@@ -161,6 +165,7 @@ def measure(kind: str) -> dict[str, float]:
             run_load(base.url, baseline_request, total=WARMUP, concurrency=CONCURRENCY)
             events.load(desk, WARMUP, concurrency=CONCURRENCY)
             events.load(in_request, WARMUP // 5, concurrency=CONCURRENCY)
+            analyze(url), analyze(base_url)
             alternate(ROUNDS, [
                 lambda: rounds.baseline.append(run_load(base.url, baseline_request, total=TOTAL,
                                                         concurrency=CONCURRENCY)),
@@ -215,6 +220,7 @@ def scale_out() -> dict[str, float]:
                 gunicorn("helpdesk:create_app()", env, workers=2) as desk2:
             events.load(desk2, WARMUP, concurrency=CONCURRENCY)
             events.load(desk1, WARMUP // 5, concurrency=CONCURRENCY)
+            analyze(url), analyze(base_url)
             loads = []
             for processes, base, desk in ((1, base1, desk1), (2, base2, desk2)):
                 run_load(base.url, baseline_request, total=WARMUP // 5, concurrency=CONCURRENCY)
