@@ -24,7 +24,7 @@ from helpdesk.db import make_engine
 from helpdesk.maintenance import analyze_all, analyze_due
 from helpdesk.worker import OutboxWorker
 from tests.conftest import DATABASES, TEST_SECRET
-from tests.support.database import SERVER_URL, scratch_postgres_database
+from tests.support.database import empty_database
 
 
 def file_tickets(client: FlaskClient, token: str, count: int) -> None:
@@ -70,12 +70,7 @@ def release_connections(app: Flask) -> None:
 @pytest.fixture(params=DATABASES)
 def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database with nothing in it, for ``helpdesk db upgrade`` to make."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'upgraded.sqlite3'}"
-        return
-    if not SERVER_URL:
-        pytest.skip("set HELPDESK_TEST_DATABASE_URL to run the PostgreSQL variant")
-    with scratch_postgres_database("stats") as url:
+    with empty_database(request.param, tmp_path, "stats") as url:
         yield url
 
 

@@ -12,17 +12,12 @@ from sqlalchemy import text
 
 from helpdesk.db import make_engine
 from helpdesk.migrations import alembic_config
-from tests.support.database import SERVER_URL, scratch_postgres_database
+from tests.support.database import empty_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'm.sqlite3'}"
-        return
-    if not SERVER_URL:
-        pytest.skip("set HELPDESK_TEST_DATABASE_URL to run the PostgreSQL variant")
-    with scratch_postgres_database("m0011") as scratch:
+    with empty_database(request.param, tmp_path, "m0011") as scratch:
         yield scratch
 
 

@@ -8,7 +8,9 @@ import atexit
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,6 +43,19 @@ def postgres_url() -> str:
     engine.dispose()
     _run_url = url
     return url
+
+
+@contextmanager
+def empty_database(kind: str, directory: Path, label: str) -> Iterator[str]:
+    """The URL of an empty database of ``kind``: a new SQLite file in ``directory``, or a scratch database on the
+    PostgreSQL test server (the test is skipped when none is set)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / f'{label}.sqlite3'}"
+        return
+    if not SERVER_URL:
+        pytest.skip("set HELPDESK_TEST_DATABASE_URL to run the PostgreSQL variant")
+    with scratch_postgres_database(label) as url:
+        yield url
 
 
 @contextmanager
