@@ -187,8 +187,12 @@ class OutboxWorker:
         self._statistics_at = now
         from helpdesk.maintenance import refresh_statistics
 
-        engine = self.session_factory.kw["bind"]
         try:
+            session = self.session_factory()  # any factory the worker was given: the engine is its session's bind
+            try:
+                engine = session.get_bind()
+            finally:
+                session.close()
             return refresh_statistics(engine)
         except DBAPIError as exc:  # a lock held too long, an outage: the next round tries again
             log.warning("statistics refresh skipped: %s", exc.orig)
