@@ -264,7 +264,9 @@ def _ids(url: str) -> dict[str, object]:
         tickets = [max(1, total * k // 40) for k in range(1, 41)]
         # Never opened before (also when timing a database filled before): the view that scores duplicates.
         offset = int(time.time()) % 997
-        unseen = [max(1, (total * k) // (REQUESTS + 7) + offset) for k in range(1, REQUESTS + 6)]
+        # Spread over the table and shifted by the offset, wrapping at the end (at a small size the shift would
+        # otherwise run past the last ticket: a 404 timed as a page).
+        unseen = [1 + ((total * k) // (REQUESTS + 7) + offset) % max(total, 1) for k in range(1, REQUESTS + 6)]
         middle = [session.get(Ticket, max(1, total * k // 4)) for k in (1, 2, 3)]
         result = {
             "total": total, "tickets": tickets, "unseen": unseen,
