@@ -250,26 +250,17 @@ def json_request(path: str, payload: object, headers: dict[str, str] | None = No
 
 def analyze(database_url: str, *, vacuum: bool = False) -> None:
     """Give the database's tables planner statistics, as autovacuum's autoanalyze (or the helpdesk worker where
-    autovacuum is off) gives a desk in use; ``vacuum`` also sets PostgreSQL's visibility map.
-
-    On SQLite the ANALYZE goes through the driver's own connection: the helpdesk's engine opens every
-    transaction itself (``BEGIN IMMEDIATE``, helpdesk.db), and an ANALYZE inside one that is never committed is
-    rolled back with it, leaving the file without statistics.
-    """
+    autovacuum is off) gives a desk in use: the helpdesk's own :func:`helpdesk.maintenance.analyze_all`, which
+    commits it on SQLite; ``vacuum`` also sets PostgreSQL's visibility map first."""
     from helpdesk.db import make_engine
+    from helpdesk.maintenance import analyze_all
 
     engine = make_engine(database_url, pool=False)
     try:
-        if engine.dialect.name == "sqlite":
-            raw = engine.raw_connection()
-            try:
-                raw.driver_connection.execute("ANALYZE")
-                raw.driver_connection.commit()
-            finally:
-                raw.close()
-        else:
+        if vacuum and engine.dialect.name == "postgresql":
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("VACUUM ANALYZE" if vacuum else "ANALYZE"))
+                conn.execute(text("VACUUM"))
+        analyze_all(engine)
     finally:
         engine.dispose()
 
