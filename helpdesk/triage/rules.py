@@ -51,6 +51,44 @@ def tokens(text: str) -> list[str]:
     return TOKEN.findall(text.lower())
 
 
+# -- prose and pasted code ---------------------------------------------------------------------------
+
+#: A line that is code or a traceback's frame rather than the person's words: Markdown and Slack fences hold
+#: code between them; besides those, an indented line, a prompt (``>>>``, ``In [3]:``) or a traceback frame.
+FENCE = re.compile(r"^\s*(?:```|~~~)")
+CODE_LINE = re.compile(r"^(?:\t| {4})|^\s*(?:>>>|\.\.\.\s|In \[\d*\]:|-+>|Traceback \(most recent call last\)|File \")")
+#: An import, or a prompt's import: every notebook starts with the same few, whatever it goes on to ask.
+IMPORT_LINE = re.compile(r"^\s*(?:>>>\s*|In \[\d*\]:\s*)?(?:from\s+[\w.]+\s+)?import\s+[\w.]+")
+#: The line that says what failed (``DatasetNotFoundError: ...``, ``pyvo.dal.DALQueryError: ...``): it names
+#: the part that broke, so it counts as the person's words even inside a traceback.
+ERROR_LINE = re.compile(r"^\s*(?:[\w.]*\.)?[A-Z]\w*(?:Error|Exception|Warning|Exit)\b(?::|\s*$)")
+
+
+def split_code(text: str) -> tuple[str, str]:
+    """``(prose, code)``: the person's own words with the error lines, and the code and tracebacks they pasted
+    without its import lines.
+
+    A pasted notebook cell imports every service the notebook uses (``get_tap_service``, ``lsst.daf.butler``)
+    whatever the question is about: the imports are left out, and a term found only in the rest of the code
+    weighs less than one the person wrote (the rules' ``code_weight``).
+    """
+    prose: list[str] = []
+    code: list[str] = []
+    fenced = False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+        elif IMPORT_LINE.match(line):
+            continue
+        elif ERROR_LINE.match(line):
+            prose.append(line)
+        elif fenced or CODE_LINE.match(line):
+            code.append(line)
+        else:
+            prose.append(line)
+    return "\n".join(prose), "\n".join(code)
+
+
 @dataclass(frozen=True)
 class TermIndex:
     """Every queue's terms: exact token sequences, and prefix terms ("deblend*") by their last token's prefix."""
@@ -122,9 +160,14 @@ class RuleSet:
     index: TermIndex
     channels: dict[str, str]
     title_weight: float
+    #: A term or pattern found only in pasted code counts this share of its weight (``code_weight``).
+    code_weight: float
     channel_weight: float
     min_score: float
     min_ratio: float
+    #: When the model decides, each queue's share of the rules' points still counts this much beside the
+    #: model's probability (``decide: rules_share``): the rules' terms are evidence even when not decisive.
+    rules_share: float
     min_examples_per_queue: int
     default_priority: str
     signals: list[PrioritySignal]
@@ -140,24 +183,31 @@ class RuleSet:
               channel_hint: str | None = None) -> list[QueueScore]:
         """Every queue's score, best first; ties keep the file's order."""
         title = title or ""
-        body = clip(body or "", RULES_TEXT_LIMIT)
+        prose, code = split_code(clip(body or "", RULES_TEXT_LIMIT))
         scores = {slug: QueueScore(slug) for slug in self.queues}
+        # Each term counts once, where it weighs most: in the title, in the person's words, or only in code.
         in_title = self.index.matches(tokens(title))
-        for slug, term, weight in in_title | self.index.matches(tokens(body)):
-            points = weight * (self.title_weight if (slug, term, weight) in in_title else 1.0)
-            scores[slug].score += points
-            scores[slug].hits.append((f"term '{term}'", points))
+        in_prose = self.index.matches(tokens(prose)) - in_title
+        in_code = self.index.matches(tokens(code)) - in_title - in_prose if self.code_weight else set()
+        for found, factor, where in ((in_title, self.title_weight, ""), (in_prose, 1.0, ""),
+                                     (in_code, self.code_weight, " in code")):
+            for slug, term, weight in found:
+                points = weight * factor
+                scores[slug].score += points
+                scores[slug].hits.append((f"term '{term}'{where}", points))
         for slug, rules in self.queues.items():
             result = scores[slug]
             for pattern, label, weight in rules.patterns:
                 if pattern.search(title):
-                    points = weight * self.title_weight
-                elif pattern.search(body):
-                    points = weight
+                    points, where = weight * self.title_weight, ""
+                elif pattern.search(prose):
+                    points, where = weight, ""
+                elif self.code_weight and pattern.search(code):
+                    points, where = weight * self.code_weight, " in code"
                 else:
                     continue
                 result.score += points
-                result.hits.append((f"pattern {label}", points))
+                result.hits.append((f"pattern {label}{where}", points))
         if (queue := self.channel_queue(source, channel_hint)) is not None:
             scores[queue].score += self.channel_weight
             scores[queue].hits.insert(0, (f"channel {channel_hint}", self.channel_weight))
@@ -165,6 +215,12 @@ class RuleSet:
             result.hits.sort(key=lambda hit: -hit[1])
         order = {slug: i for i, slug in enumerate(self.queues)}
         return sorted(scores.values(), key=lambda s: (-s.score, order[s.slug]))
+
+    @staticmethod
+    def shares(ranked: list[QueueScore]) -> dict[str, float]:
+        """Each queue's share of all the points the rules gave (all 0 when nothing matched)."""
+        total = sum(max(s.score, 0.0) for s in ranked)
+        return {s.slug: (max(s.score, 0.0) / total if total > 0 else 0.0) for s in ranked}
 
     def channel_queue(self, source: str | None, channel_hint: str | None) -> str | None:
         if not channel_hint:
@@ -250,8 +306,17 @@ def _compile(document: Any, source: str, known: set[str] | None) -> RuleSet:
     return RuleSet(
         queues=queues, index=build_index({slug: q.term_weights for slug, q in queues.items()}), channels=channels,
         title_weight=float(document.get("title_weight", 2.0)),
+        code_weight=_share(document.get("code_weight", 0.25), source, "code_weight"),
         channel_weight=float(document.get("channel_weight", 6.0)),
         min_score=float(decide.get("min_score", 4.0)), min_ratio=float(decide.get("min_ratio", 2.5)),
+        rules_share=_share(decide.get("rules_share", 0.0), source),
         min_examples_per_queue=int(model.get("min_examples_per_queue", 15)),
         default_priority=default_priority, signals=signals, source=source,
     )
+
+
+def _share(value: Any, source: str, name: str = "decide: rules_share") -> float:
+    share = float(value)
+    if not 0.0 <= share <= 1.0:
+        raise InvalidInputError(f"{source}: {name} must be between 0 and 1, not {share:g}.")
+    return share
