@@ -171,7 +171,7 @@ def main() -> dict[str, float]:
     if real_items:
         rows, real = _evaluate(engine, rules_only, real_items,
                                "the real-questions held-out split (split.yaml `real_test`)")
-        report("Triage on the held-out split of real questions (real.yaml)", rows)
+        report("Triage on the held-out split of real questions (real*.yaml)", rows)
         figures.update(real_accuracy=real["accuracy"], real_to_person=real["to_person"])
 
     report("Triage with a notebook's set-up cell pasted under each held-out question",
