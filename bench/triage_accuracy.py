@@ -13,6 +13,8 @@ second.
 
 from __future__ import annotations
 
+import random
+import re
 import statistics
 import time
 from collections import Counter
@@ -68,6 +70,30 @@ def _pasted_cell_rows(engine, items: list[dict]) -> list[tuple[str, str]]:  # ty
         ("accuracy as asked", f"{right / len(items):.3f}"),
         ("accuracy with the cell", f"{right_pasted / len(items):.3f}   ({moved} moved to another queue, "
                                    f"{sum(d.needs_person for d in pasted)} held for a person)"),
+    ]
+
+
+def _with_typos(text: str, rng: random.Random, rate: float = 0.3) -> str:
+    """``text`` with a typo in about ``rate`` of its words of five letters or more: a letter dropped, two
+    swapped or one doubled, as people type."""
+    def edit(match: re.Match[str]) -> str:
+        word = match[0]
+        if len(word) < 5 or rng.random() > rate:
+            return word
+        i = rng.randrange(1, len(word) - 1)
+        return (word[:i] + word[i + 1:], word[:i] + word[i + 1] + word[i] + word[i + 2:], word[:i + 1] + word[i:])[
+            rng.randrange(3)]
+    return re.sub(r"[A-Za-z]+", edit, text)
+
+
+def _typo_rows(engine, rules_only, items: list[dict]) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    rng = random.Random(CV_SEED)
+    typed = [(_with_typos(i["title"], rng), _with_typos(i["body"], rng), i["queue"]) for i in items]
+    right = sum(engine.decide(t, b).queue == q for t, b, q in typed)
+    rules_right = sum(rules_only.decide(t, b).queue == q for t, b, q in typed)
+    return [
+        ("questions", f"{len(items)}: every held-out question, a typo in about 3 of 10 words of 5 letters or more"),
+        ("accuracy with typos", f"{right / len(items):.3f}   (rules alone {rules_right / len(items):.3f})"),
     ]
 
 
@@ -176,6 +202,8 @@ def main() -> dict[str, float]:
 
     report("Triage with a notebook's set-up cell pasted under each held-out question",
            _pasted_cell_rows(engine, items + real_items))
+
+    report("Triage with typos in each held-out question", _typo_rows(engine, rules_only, items + real_items))
 
     full = _times(engine.decide, items)
     rules = _times(rules_only.decide, items)

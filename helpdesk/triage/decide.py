@@ -86,6 +86,7 @@ class TriageEngine:
             blended = sorted(((q, (1 - weight) * p + weight * shares.get(q, 0.0)) for q, p in probabilities
                               if q in self.rules.queues), key=lambda guess: -guess[1])
             guesses = [Guess(q, p) for q, p in blended[:2]]
+            # The model's terms explain its own best queue: shown only when the blend kept that queue.
             reasons = [f"model term '{term}'" for term in terms] if probabilities[0][0] == guesses[0].queue else []
             winner = next(score for score in ranked if score.slug == guesses[0].queue)
             if winner.score > 0:
