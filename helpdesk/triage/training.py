@@ -74,7 +74,7 @@ def load_seed(path: Path) -> list[dict]:
     A folder holds the seed set (``seed-*.yaml``) and the real questions (``real*.yaml``), and ``split.yaml``
     lists the held-out ids: ``test`` (of the seed set, split ``"test"``) and ``real_test`` (of the real
     questions, split ``"real-test"``). Every other question is ``"train"``. Each item also gets ``set``:
-    ``"seed"`` or ``"real"`` (from its file).
+    ``"seed"`` or ``"real"`` (from its file), and ``file``, the file's name.
     """
     files = sorted([*path.glob("seed-*.yaml"), *path.glob("real*.yaml")]) if path.is_dir() else [path]
     items: list[dict] = []
@@ -82,6 +82,7 @@ def load_seed(path: Path) -> list[dict]:
         loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or []
         for item in loaded:
             item["set"] = "real" if file.name.startswith("real") else "seed"
+            item["file"] = file.name
         items.extend(loaded)
     split_file = (path if path.is_dir() else path.parent) / "split.yaml"
     splits = (yaml.safe_load(split_file.read_text(encoding="utf-8")) or {}) if split_file.exists() else {}

@@ -166,13 +166,17 @@ def test_the_real_questions_are_real_and_their_held_out_split_is_kept_apart() ->
     for item in real:
         assert item["queue"] in SLUGS and item["priority"] in ("low", "normal", "high", "urgent")
         assert item["source"].startswith(("https://community.lsst.org/", "https://github.com/"))
-    # the fresh test set (real-2026-12.yaml, ids fresh-*) is held out whole; the other real questions keep the
-    # split drawn for them, a third per queue by SHA-256 order
+    # the fresh test sets (ids fresh-*) are held out whole; every other file of real questions keeps the split
+    # drawn for it, a third per queue by SHA-256 order (each file on its own, so adding one moves nothing)
     fresh = [i for i in real if i["id"].startswith("fresh-")]
     assert fresh and all(i["split"] == "real-test" for i in fresh), "every fresh question is held out"
-    drawn = [i for i in real if not i["id"].startswith("fresh-")]
-    held = sorted(i["id"] for i in drawn if i["split"] == "real-test")
-    assert held == draw_split(drawn, 1 / 3), "real_test is a third per queue by SHA-256 order"
+    drawn_files = sorted({i["file"] for i in real if not i["id"].startswith("fresh-")})
+    assert "real.yaml" in drawn_files
+    for name in drawn_files:
+        drawn = [i for i in real if i["file"] == name]
+        assert not any(i["id"].startswith("fresh-") for i in drawn), f"{name} mixes fresh and drawn questions"
+        held = sorted(i["id"] for i in drawn if i["split"] == "real-test")
+        assert held == draw_split(drawn, 1 / 3), f"real_test holds a third per queue of {name} by SHA-256 order"
     assert not {i["split"] for i in items if i["set"] == "seed"} & {"real-test"}
     trained_on = {(t, b) for t, b, _ in iter_seed(SEED, "train")}
     assert not any((i["title"], i.get("body") or "") in trained_on for i in items if i["split"] in HELD_OUT)

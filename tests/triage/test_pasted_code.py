@@ -11,6 +11,7 @@ from helpdesk.exceptions import InvalidInputError
 from helpdesk.triage.decide import TriageEngine, build_engine
 from helpdesk.triage.model import TriageModel, model_text
 from helpdesk.triage.rules import load_rules, split_code
+from tests.triage.test_engine import TOY
 
 #: A notebook's usual set-up: it names the TAP service and the Butler whatever the question asks.
 SETUP_CELL = """
@@ -87,16 +88,6 @@ queues:
   butler: {terms: {collection: 5}}
 """
 
-TOY = [
-    ("ADQL cone search", "SELECT coord_ra FROM the Object table WHERE CONTAINS(...)", "catalogs"),
-    ("TAP times out", "my TAP query on the ForcedSource table takes an hour", "catalogs"),
-    ("Qserv error", "Qserv says query processing error on GROUP BY", "catalogs"),
-    ("TOPCAT", "How do I connect TOPCAT to the TAP service", "catalogs"),
-    ("calexp not found", "butler.get('calexp', visit=1, detector=2) DatasetNotFoundError", "butler"),
-    ("deepCoadd cutout", "cutout of a deepCoadd with bbox from the butler", "butler"),
-    ("registry", "registry query for dataset types", "butler"),
-    ("dataset types", "how to list dataset types like calexp and deepCoadd", "butler"),
-]
 
 
 def test_when_the_model_decides_the_rules_points_still_count(tmp_path: Path) -> None:
