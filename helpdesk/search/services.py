@@ -87,6 +87,13 @@ _DP01_WORDS = {"dp0.1", "dp01", "dp0_1"}
 #: names Object (DP0.2); "DiaObject columns" names DiaObject): ranked up by this factor. A long reference page
 #: otherwise loses to a short page that mentions the words in passing (BM25's length normalisation).
 TITLE_NAMED = 1.8
+#: ... but only when one of those title words tells pages apart: a word found in more than this share of the pages
+#: names none of them. "Who may use DP0?" and "Should I use DP0.1 or DP0.2?" are left with *use* once the release
+#: words are set aside, and *use* is in two pages of three and in most questions: without this, every question
+#: that said "use" named both articles. Only in an index of at least NAMING_PAGES_MIN pages: in a handful of pages
+#: on one subject every word is in half of them, and the share says nothing about the word.
+NAMING_SHARE_MAX = 0.5
+NAMING_PAGES_MIN = 20
 #: A question's first line, when more follow, is its subject as the person summed it up: its words weigh more.
 SUBJECT_BOOST = 2.0
 #: Pages that list or define everything (the site's index pages, the glossary) match any question's words and
@@ -375,7 +382,7 @@ class SearchService:
             if path.endswith(_HUB_URLS):
                 boost *= HUB_PENALTY
             named = set(_stems(title)) - _TITLE_NOISE
-            if named and named <= asked:
+            if named and named <= asked and any(_names(searcher, stem) for stem in named):
                 boost *= TITLE_NAMED
             scored.append((score * boost, path, kind, title, document))
         scored.sort(key=lambda item: (-item[0], item[1]))
@@ -490,6 +497,12 @@ def _stem(word: str) -> str | None:
         return None
     stems = _ANALYZERS[_STEMMED].analyze(word)
     return stems[0] if stems else None
+
+
+def _names(searcher: Any, stem: str) -> bool:
+    """Whether a title word can name its page: it is in at most :data:`NAMING_SHARE_MAX` of the pages."""
+    pages = searcher.num_docs
+    return pages < NAMING_PAGES_MIN or searcher.doc_freq("body", stem) <= NAMING_SHARE_MAX * pages
 
 
 def _stems(text: str) -> list[str]:
