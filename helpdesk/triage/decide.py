@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Chosen by cross-validation on the seed set's train split (bench/triage_accuracy.py prints the table): 0.35
-#: is as accurate on the rest as 0.40 and holds fewer; real questions, longer than the seed's, score lower.
+#: is about as accurate on the rest as 0.40 and holds fewer; real questions, longer than the seed's, score lower.
 DEFAULT_THRESHOLD = 0.35
 
 
