@@ -14,6 +14,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_delegate_files_a_ticket_and_staff_see_it(live_server, page) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
     session = live_server.app.extensions["helpdesk"].session_factory()
     AccountService(session).create_staff("sam", Role.STAFF)
     session.close()
@@ -38,4 +40,7 @@ def test_delegate_files_a_ticket_and_staff_see_it(live_server, page) -> None:  #
     assert page.get_by_role("status").inner_text() == "Ticket updated."
     page.get_by_label("Your reply").fill("Use the 2.2i/runs/DP0.2 collection.")
     page.get_by_role("button", name="Send").click()
-    assert "waiting on user" in page.content()
+    # The reply posts and the page reloads: wait for the new page, not the one being left (content() of a page
+    # in the middle of navigating is empty).
+    page.wait_for_load_state()
+    expect(page.get_by_text("waiting on user").first).to_be_visible()
