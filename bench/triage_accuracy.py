@@ -59,18 +59,29 @@ butler = Butler("dp02", collections="2.2i/runs/DP0.2")
 """
 
 
+#: The same cell as people paste it: in a Markdown fence (the forum, the web form), with no fence at all, and as
+#: Slack writes a code block (the fences on the first and last lines of code).
+PASTED_SHAPES = {
+    "fenced": SETUP_CELL,
+    "unfenced": SETUP_CELL.replace("```\n", ""),
+    "Slack": SETUP_CELL.replace("```\n", "```", 1).replace("\n```\n", "```\n"),
+}
+
+
 def _pasted_cell_rows(engine, items: list[dict]) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     plain = [engine.decide(i["title"], i["body"]) for i in items]
-    pasted = [engine.decide(i["title"], i["body"] + SETUP_CELL) for i in items]
     right = sum(d.queue == i["queue"] for d, i in zip(plain, items, strict=True))
-    right_pasted = sum(d.queue == i["queue"] for d, i in zip(pasted, items, strict=True))
-    moved = sum(a.queue != b.queue for a, b in zip(plain, pasted, strict=True))
-    return [
+    rows = [
         ("questions", f"{len(items)}: every held-out question, as asked and with a set-up cell pasted under it"),
         ("accuracy as asked", f"{right / len(items):.3f}"),
-        ("accuracy with the cell", f"{right_pasted / len(items):.3f}   ({moved} moved to another queue, "
-                                   f"{sum(d.needs_person for d in pasted)} held for a person)"),
     ]
+    for shape, cell in PASTED_SHAPES.items():
+        pasted = [engine.decide(i["title"], i["body"] + cell) for i in items]
+        right_pasted = sum(d.queue == i["queue"] for d, i in zip(pasted, items, strict=True))
+        moved = sum(a.queue != b.queue for a, b in zip(plain, pasted, strict=True))
+        rows.append((f"with the cell, {shape}", f"{right_pasted / len(items):.3f}   ({moved} moved to another "
+                                                f"queue, {sum(d.needs_person for d in pasted)} held for a person)"))
+    return rows
 
 
 def _with_typos(text: str, rng: random.Random, rate: float = 0.3) -> str:

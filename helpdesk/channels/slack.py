@@ -103,6 +103,19 @@ def strip_mentions(text: str) -> str:
     return LEADING_MENTIONS.sub("", text or "").strip()
 
 
+#: Slack escapes these three in a message's text (its "Formatting text" guide): a pasted ``x > 1`` or ``>>>``
+#: prompt arrives as ``&gt;``. The ticket keeps what the person typed; ``&amp;`` is undone last.
+SLACK_ESCAPES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
+
+
+def message_text(text: str) -> str:
+    """A message's text as the person typed it: leading mentions removed and Slack's escapes undone."""
+    text = strip_mentions(text)
+    for escaped, plain in SLACK_ESCAPES:
+        text = text.replace(escaped, plain)
+    return text
+
+
 def permalink(team_domain: str | None, channel: str, ts: str, thread_ts: str | None = None) -> str | None:
     """The message's web link, built the way Slack builds it (no API call needed)."""
     if not team_domain:
@@ -203,7 +216,7 @@ class SlackChannel(Channel):
         else:
             return Ignored(f"event type {event_type!r}")
         root = thread_ts or ts
-        text = strip_mentions(_text(event.get("text"))) or "(no text)"
+        text = message_text(_text(event.get("text"))) or "(no text)"
         external = {"channel": channel, "thread_ts": root, "ts": ts, "user": user,
                     "team": event.get("team") or payload.get("team_id")}
         return InboundMessage(
@@ -220,7 +233,7 @@ class SlackChannel(Channel):
         user, trigger_id = form.get("user_id"), form.get("trigger_id")
         if not user or not trigger_id:
             raise InvalidRequestError("A slash command without user_id or trigger_id.")
-        text = (form.get("text") or "").strip()
+        text = message_text(form.get("text") or "")
         if not text:
             meta = {"origin": "command", "channel": form.get("channel_id"), "user": user}
             return ModalRequest(trigger_id, ticket_modal(meta))
@@ -249,7 +262,7 @@ class SlackChannel(Channel):
                 "user": message.get("user") or user, "filed_by": user,
                 "team_domain": _dict(payload.get("team")).get("domain"),
             }
-            return ModalRequest(trigger_id, ticket_modal(meta, text=strip_mentions(_text(message.get("text")))))
+            return ModalRequest(trigger_id, ticket_modal(meta, text=message_text(_text(message.get("text")))))
         if kind == "block_actions":
             return self._block_action(payload, user)
         if kind == "view_submission":

@@ -81,8 +81,10 @@ class TriageEngine:
             probabilities, terms = self.model.predict(title, body)
             # The model's probability, with the rules' share of their points beside it (``rules_share``): a
             # term the rules know still counts when it was not enough to decide alone.
-            weight = self.rules.rules_share
+            # With no rule matched every share is 0 and the blend is the model's probability times 1 - rules_share:
+            # a question without one known term ("please help me") needs a surer model to skip the triage view.
             shares = self.rules.shares(ranked)
+            weight = self.rules.rules_share
             blended = sorted(((q, (1 - weight) * p + weight * shares.get(q, 0.0)) for q, p in probabilities
                               if q in self.rules.queues), key=lambda guess: -guess[1])
             guesses = [Guess(q, p) for q, p in blended[:2]]

@@ -29,7 +29,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from helpdesk.triage.rules import clip, split_code
+from helpdesk.triage.rules import clip, read_parts
 
 FORMAT = "dp0-helpdesk-triage-model"
 #: 2: words of identifiers and noise removal (``analyze``), the title three times. 3: the body's pasted code
@@ -57,13 +57,13 @@ TITLE_REPEAT = 3
 def model_text(title: str, body: str) -> str:
     """What the model reads: the title, then the person's own words and error lines, without pasted code.
 
-    The code of a notebook cell names the services it set up whatever the question is about; on the held-out
-    questions with a typical set-up cell pasted in, the model that read code fell from 60 to 38 of 65 right
-    (bench/triage_accuracy.py, "with a pasted notebook cell"). The rules still read the code, at a lower
-    weight, and the error line that says what failed is kept.
+    The code of a notebook cell names the services it set up whatever the question is about: with a typical
+    set-up cell pasted under each held-out question, the engine that read code moved 37 of 81 to another queue
+    (bench/triage_accuracy.py, "with a notebook's set-up cell pasted"). The rules still read the code, at a
+    lower weight, and the error line that says what failed is kept.
     """
-    prose, _code = split_code(clip(body or "", MODEL_TEXT_LIMIT))
-    return "\n".join([title or ""] * TITLE_REPEAT + [prose])
+    title, prose, _code = read_parts(title, body)
+    return "\n".join([title] * TITLE_REPEAT + [clip(prose, MODEL_TEXT_LIMIT)])
 
 
 # -- reading real text: code, tracebacks, identifiers ------------------------------------------------

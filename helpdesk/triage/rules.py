@@ -53,40 +53,92 @@ def tokens(text: str) -> list[str]:
 
 # -- prose and pasted code ---------------------------------------------------------------------------
 
-#: A line that is code or a traceback's frame rather than the person's words: Markdown and Slack fences hold
-#: code between them; besides those, an indented line, a prompt (``>>>``, ``In [3]:``) or a traceback frame.
-FENCE = re.compile(r"^\s*(?:```|~~~)")
-CODE_LINE = re.compile(r"^(?:\t| {4})|^\s*(?:>>>|\.\.\.\s|In \[\d*\]:|-+>|Traceback \(most recent call last\)|File \")")
-#: An import, or a prompt's import: every notebook starts with the same few, whatever it goes on to ask.
-IMPORT_LINE = re.compile(r"^\s*(?:>>>\s*|In \[\d*\]:\s*)?(?:from\s+[\w.]+\s+)?import\s+[\w.]+")
+#: How much of a body is split into prose and code: the start and the end of a longer paste (``clip``). The
+#: parts are then clipped to what the rules and the model read, so a long code block cannot crowd out the words.
+SPLIT_TEXT_LIMIT = 100_000
+#: A fence: three or more backticks anywhere (Slack writes ```code``` on one line, or opens a block mid-line and
+#: closes it at the end of the last code line), or three or more tildes at the start of a line (Markdown).
+BACKTICKS = re.compile(r"`{3,}")
+TILDES = re.compile(r"^\s*~{3,}")
+#: A prompt or a traceback frame: code wherever it stands (``>>>``, ``In [3]:``, IPython's ``---->`` arrows).
+PROMPT_LINE = re.compile(r"^\s*(?:>>>|In \[\d*\]:|-{2,}>|Traceback \(most recent call last\)|File \"|Cell In\[)")
+#: An indented line (four spaces or a tab): code when it starts after a blank line or continues code, as in
+#: Markdown; an indented line right under a sentence or a list item continues that prose.
+INDENTED = re.compile(r"^(?:\t| {4})")
+#: Code written without a fence: an assignment from a call, a lone call, or a Python block header.
+CODE_SHAPED = re.compile(
+    r"^\s*(?:[A-Za-z_][\w.]*(?:\[[^\]\n]{0,80}\])?\s*=\s*[\w.]+\s*[(\[]"
+    r"|[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+\(.*\)\s*$"
+    r"|(?:for|if|elif|while|with|def|class|try|except)\b[^\n]{0,200}:\s*$)")
+#: A whole import line, also behind a prompt or an IPython traceback's line-number gutter: every notebook starts
+#: with the same few, whatever it goes on to ask. A sentence that begins "import lsst.daf.butler fails" is not one.
+IMPORT_LINE = re.compile(
+    r"^\s*(?:>>>\s*|In \[\d*\]:\s*|-*>?\s*\d+\s+)?"
+    r"(?:from\s+[\w.]+\s+import\s+(?:\(?\s*[\w*]+(?:\s+as\s+\w+)?(?:\s*,\s*\w+(?:\s+as\s+\w+)?)*\s*,?\s*\)?)"
+    r"|import\s+[\w.]+(?:\s+as\s+\w+)?(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)*)\s*(?:#.*)?$")
 #: The line that says what failed (``DatasetNotFoundError: ...``, ``pyvo.dal.DALQueryError: ...``): it names
 #: the part that broke, so it counts as the person's words even inside a traceback.
-ERROR_LINE = re.compile(r"^\s*(?:[\w.]*\.)?[A-Z]\w*(?:Error|Exception|Warning|Exit)\b(?::|\s*$)")
+ERROR_LINE = re.compile(r"^\s*(?:[\w.]*\.)?\w*(?:Error|Exception|Warning|Exit)\b(?::|\s*$)")
 
 
 def split_code(text: str) -> tuple[str, str]:
     """``(prose, code)``: the person's own words with the error lines, and the code and tracebacks they pasted
     without its import lines.
 
-    A pasted notebook cell imports every service the notebook uses (``get_tap_service``, ``lsst.daf.butler``)
-    whatever the question is about: the imports are left out, and a term found only in the rest of the code
-    weighs less than one the person wrote (the rules' ``code_weight``).
+    A pasted notebook cell imports and sets up every service the notebook uses (``get_tap_service``,
+    ``lsst.daf.butler``) whatever the question is about: the imports are left out, and a term found only in the
+    rest of the code weighs less than one the person wrote (the rules' ``code_weight``). Code is what stands
+    between fences (backticks anywhere on a line, tildes at its start), an indented block after a blank line,
+    prompts and traceback frames, and lines shaped like code (an assignment from a call, a lone call, a block
+    header). A fence left open runs to the end, as Markdown renders it.
     """
     prose: list[str] = []
     code: list[str] = []
-    fenced = False
+    fence = ""  # "`" or "~" while inside a fenced block
+    previous_blank, previous_code = True, False
     for line in text.splitlines():
-        if FENCE.match(line):
-            fenced = not fenced
-        elif IMPORT_LINE.match(line):
+        pieces = BACKTICKS.split(line) if fence != "~" else [line]
+        if fence != "`" and TILDES.match(line):
+            fence = "" if fence == "~" else "~"
+            previous_blank, previous_code = False, True
             continue
-        elif ERROR_LINE.match(line):
-            prose.append(line)
-        elif fenced or CODE_LINE.match(line):
-            code.append(line)
-        else:
-            prose.append(line)
+        if len(pieces) > 1:
+            # Backtick fences on this line: the pieces alternate between outside and inside a block.
+            inside = fence == "`"
+            for number, piece in enumerate(pieces):
+                if number:
+                    inside = not inside
+                if piece.strip():
+                    _sort_line(piece, inside, prose, code)
+            fence = "`" if inside else ""
+            previous_blank, previous_code = False, True
+            continue
+        if fence:
+            _sort_line(line, True, prose, code)
+            previous_blank, previous_code = False, True
+            continue
+        blank = not line.strip()
+        is_code = not blank and (PROMPT_LINE.match(line) is not None or CODE_SHAPED.match(line) is not None
+                                 or (INDENTED.match(line) is not None and (previous_blank or previous_code)))
+        _sort_line(line, is_code, prose, code)
+        previous_blank, previous_code = blank, is_code
     return "\n".join(prose), "\n".join(code)
+
+
+def _sort_line(line: str, is_code: bool, prose: list[str], code: list[str]) -> None:
+    if IMPORT_LINE.match(line):
+        return
+    if ERROR_LINE.match(line) or not is_code:
+        prose.append(line)
+    else:
+        code.append(line)
+
+
+def read_parts(title: str, body: str) -> tuple[str, str, str]:
+    """``(title, prose, code)`` of a ticket as triage reads it: the body split (``split_code``), and the title
+    without fence marks (Slack's first line, the subject, may open a code block)."""
+    prose, code = split_code(clip(body or "", SPLIT_TEXT_LIMIT))
+    return BACKTICKS.sub(" ", title or ""), prose, code
 
 
 @dataclass(frozen=True)
@@ -182,8 +234,8 @@ class RuleSet:
     def score(self, title: str, body: str, *, source: str | None = None,
               channel_hint: str | None = None) -> list[QueueScore]:
         """Every queue's score, best first; ties keep the file's order."""
-        title = title or ""
-        prose, code = split_code(clip(body or "", RULES_TEXT_LIMIT))
+        title, prose, code = read_parts(title, body)
+        prose, code = clip(prose, RULES_TEXT_LIMIT), clip(code, RULES_TEXT_LIMIT)
         scores = {slug: QueueScore(slug) for slug in self.queues}
         # Each term counts once, where it weighs most: in the title, in the person's words, or only in code.
         in_title = self.index.matches(tokens(title))
@@ -309,7 +361,7 @@ def _compile(document: Any, source: str, known: set[str] | None) -> RuleSet:
         code_weight=_share(document.get("code_weight", 0.25), source, "code_weight"),
         channel_weight=float(document.get("channel_weight", 6.0)),
         min_score=float(decide.get("min_score", 4.0)), min_ratio=float(decide.get("min_ratio", 2.5)),
-        rules_share=_share(decide.get("rules_share", 0.0), source),
+        rules_share=_share(decide.get("rules_share", 0.3), source, "decide: rules_share"),
         min_examples_per_queue=int(model.get("min_examples_per_queue", 15)),
         default_priority=default_priority, signals=signals, source=source,
     )

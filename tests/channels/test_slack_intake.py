@@ -90,6 +90,17 @@ class TestEvents:
         ack = db_session.scalars(select(OutboxItem)).one()
         assert ack.kind == "ack" and ack.ticket_id == ticket.id
 
+    def test_the_ticket_keeps_what_the_person_typed_not_slacks_escapes(
+        self, client: FlaskClient, db_session: Session
+    ) -> None:
+        # Slack sends &, < and > escaped; a pasted prompt or comparison must reach staff (and triage) as typed
+        typed = "Query with r_mag < 24 & g > 20 fails\n```\n>>> service.search(q)\nDALQueryError: x\n```"
+        send(client, EVENTS, message_event(typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")))
+        fresh(db_session)
+        ticket = db_session.scalars(select(Ticket)).one()
+        assert ticket.subject == "Query with r_mag < 24 & g > 20 fails"
+        assert ">>> service.search(q)" in ticket.body and "&gt;" not in ticket.body and "&amp;" not in ticket.body
+
     def test_retries_and_the_mention_twin_file_nothing_new(self, client: FlaskClient, db_session: Session) -> None:
         body = message_event("Butler cannot find my collection")
         assert send(client, EVENTS, body).status_code == 200
