@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from helpdesk.triage.model import ModelFileError, TriageModel, default_model_path, load_model
-from helpdesk.triage.rules import QueueScore, RuleSet, default_rules_path, load_rules
+from helpdesk.triage.rules import QueueScore, RuleSet, default_rules_path, load_rules, read_parts
 
 if TYPE_CHECKING:
     from helpdesk.config import Settings
@@ -71,14 +71,16 @@ class TriageEngine:
     def decide(self, title: str, body: str, *, source: str | None = None,
                channel_hint: str | None = None) -> Decision:
         title, body = title or "", body or ""
-        ranked = self.rules.score(title, body, source=source, channel_hint=channel_hint)
+        # Read once (the body split into the person's words and pasted code), for the rules and the model both.
+        text = read_parts(title, body)
+        ranked = self.rules.score_text(text, source=source, channel_hint=channel_hint)
         priority, priority_reasons = self.rules.priority(title, body)
         if self.rules.is_sure(ranked):
             guesses = _rule_guesses(ranked)
             return self._decision(guesses, _rule_reasons(ranked[0]), priority, priority_reasons, "rules")
         if self.model_usable:
             assert self.model is not None
-            probabilities, terms = self.model.predict(title, body)
+            probabilities, terms = self.model.predict_text(text)
             # The model's probability, with the rules' share of their points beside it (``rules_share``): a
             # term the rules know still counts when it was not enough to decide alone.
             # With no rule matched every share is 0 and the blend is the model's probability times 1 - rules_share:

@@ -29,7 +29,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from helpdesk.triage.rules import clip, read_parts
+from helpdesk.triage.rules import TicketText, clip, read_parts
 
 FORMAT = "dp0-helpdesk-triage-model"
 #: 2: words of identifiers and noise removal (``analyze``), the title three times. 3: the body's pasted code
@@ -62,8 +62,12 @@ def model_text(title: str, body: str) -> str:
     (bench/triage_accuracy.py, "with a notebook's set-up cell pasted"). The rules still read the code, at a
     lower weight, and the error line that says what failed is kept.
     """
-    title, prose, _code = read_parts(title, body)
-    return "\n".join([title] * TITLE_REPEAT + [clip(prose, MODEL_TEXT_LIMIT)])
+    return text_for_model(read_parts(title, body))
+
+
+def text_for_model(text: TicketText) -> str:
+    """:func:`model_text` of a ticket already read (:func:`helpdesk.triage.rules.read_parts`)."""
+    return "\n".join([text.title] * TITLE_REPEAT + [clip(text.prose, MODEL_TEXT_LIMIT)])
 
 
 # -- reading real text: code, tracebacks, identifiers ------------------------------------------------
@@ -154,8 +158,11 @@ class TriageModel:
 
     def predict(self, title: str, body: str) -> tuple[list[tuple[str, float]], list[str]]:
         """Queues with probabilities (best first), and the terms that weighed most for the best one."""
-        text = model_text(title, body)
-        features = self.pipeline.named_steps["features"].transform([text])
+        return self.predict_text(read_parts(title, body))
+
+    def predict_text(self, text: TicketText) -> tuple[list[tuple[str, float]], list[str]]:
+        """:meth:`predict` of a ticket already read (:func:`helpdesk.triage.rules.read_parts`)."""
+        features = self.pipeline.named_steps["features"].transform([text_for_model(text)])
         classifier: LogisticRegression = self.pipeline.named_steps["classifier"]
         probabilities = classifier.predict_proba(features)[0]
         order = np.argsort(-probabilities)

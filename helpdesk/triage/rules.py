@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -97,11 +97,11 @@ def split_code(text: str) -> tuple[str, str]:
     fence = ""  # "`" or "~" while inside a fenced block
     previous_blank, previous_code = True, False
     for line in text.splitlines():
-        pieces = BACKTICKS.split(line) if fence != "~" else [line]
         if fence != "`" and TILDES.match(line):
             fence = "" if fence == "~" else "~"
             previous_blank, previous_code = False, True
             continue
+        pieces = BACKTICKS.split(line) if fence != "~" else [line]
         if len(pieces) > 1:
             # Backtick fences on this line: the pieces alternate between outside and inside a block.
             inside = fence == "`"
@@ -134,11 +134,19 @@ def _sort_line(line: str, is_code: bool, prose: list[str], code: list[str]) -> N
         code.append(line)
 
 
-def read_parts(title: str, body: str) -> tuple[str, str, str]:
-    """``(title, prose, code)`` of a ticket as triage reads it: the body split (``split_code``), and the title
-    without fence marks (Slack's first line, the subject, may open a code block)."""
+class TicketText(NamedTuple):
+    """A ticket as triage reads it (:func:`read_parts`): made once per decision, read by the rules and the model."""
+
+    title: str
+    prose: str
+    code: str
+
+
+def read_parts(title: str, body: str) -> TicketText:
+    """The ticket as triage reads it: the body split (``split_code``), and the title without fence marks (Slack's
+    first line, the subject, may open a code block)."""
     prose, code = split_code(clip(body or "", SPLIT_TEXT_LIMIT))
-    return BACKTICKS.sub(" ", title or ""), prose, code
+    return TicketText(BACKTICKS.sub(" ", title or ""), prose, code)
 
 
 @dataclass(frozen=True)
@@ -234,8 +242,13 @@ class RuleSet:
     def score(self, title: str, body: str, *, source: str | None = None,
               channel_hint: str | None = None) -> list[QueueScore]:
         """Every queue's score, best first; ties keep the file's order."""
-        title, prose, code = read_parts(title, body)
-        prose, code = clip(prose, RULES_TEXT_LIMIT), clip(code, RULES_TEXT_LIMIT)
+        return self.score_text(read_parts(title, body), source=source, channel_hint=channel_hint)
+
+    def score_text(self, text: TicketText, *, source: str | None = None,
+                   channel_hint: str | None = None) -> list[QueueScore]:
+        """:meth:`score` of a ticket already read (:func:`read_parts`)."""
+        title = text.title
+        prose, code = clip(text.prose, RULES_TEXT_LIMIT), clip(text.code, RULES_TEXT_LIMIT)
         scores = {slug: QueueScore(slug) for slug in self.queues}
         # Each term counts once, where it weighs most: in the title, in the person's words, or only in code.
         in_title = self.index.matches(tokens(title))
@@ -367,7 +380,7 @@ def _compile(document: Any, source: str, known: set[str] | None) -> RuleSet:
     )
 
 
-def _share(value: Any, source: str, name: str = "decide: rules_share") -> float:
+def _share(value: Any, source: str, name: str) -> float:
     share = float(value)
     if not 0.0 <= share <= 1.0:
         raise InvalidInputError(f"{source}: {name} must be between 0 and 1, not {share:g}.")
